@@ -1,0 +1,5 @@
+import sys
+
+from dnd.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""The `dnd` command. Each subcommand lives in its own module exposing `register(subparsers)`,
+which adds its parser and sets `func`; `main` dispatches and turns DndError into one line
+on stderr and exit status 2 (no traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from dnd import __version__
+from dnd.errors import DndError
+
+# Subcommand modules, in the order of the pipeline.
+COMMANDS = ["tasks", "zoo", "train", "generate", "eval", "reproduce", "demo"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dnd",
+        description="Drag-and-Drop LLMs: turn a handful of unlabeled task prompts into a "
+        "PEFT LoRA adapter in about a second, with no training run.",
+    )
+    parser.add_argument("--version", action="version", version=f"dnd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"dnd.cli.{name}_cmd")
+        except ModuleNotFoundError as e:
+            if e.name != f"dnd.cli.{name}_cmd":
+                raise
+            continue  # not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages, never a hub
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except DndError as e:
+        print(f"dnd: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("dnd: interrupted (finished work is kept; rerun the same command to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The condition: a frozen sentence encoder over a batch of N unlabeled prompts.
+
+Two kinds, chosen by config:
+    pooled  one normalized sentence embedding per prompt, folded (D,) -> (H, W), e.g.
+            384 -> (16, 24); the condition of N prompts is (N, 16, 24)
+    tokens  the paper's token-level last hidden states, (L, D) per prompt, padded or cut to
+            L = max_tokens; the condition is (N, L, D)
+Per-prompt features are cached on disk (keyed by encoder, kind and the prompt texts), since
+the encoder is frozen and the zoo's prompt pools are fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from dnd.assets import DEFAULT_ENCODER, cache_dir, load_encoder, resolve_encoder
+from dnd.fileio import atomic_write
+
+ENCODER_DIM = 384  # all-MiniLM-L6-v2; other encoders report their own
+
+
+@dataclass(frozen=True)
+class ConditionSettings:
+    encoder: str = DEFAULT_ENCODER
+    kind: str = "pooled"  # "pooled" | "tokens"
+    n_prompts: int = 128  # N
+    max_tokens: int = 32  # L, for kind="tokens"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def fold(dim: int) -> tuple[int, int]:
+    """(H, W) with H * W = dim, H the largest divisor <= sqrt(dim)."""
+    h = max(d for d in range(1, math.isqrt(dim) + 1) if dim % d == 0)
+    return h, dim // h
+
+
+class ConditionEncoder:
+    """Turns prompts into per-prompt features (n, H, W) and batches into conditions."""
+
+    def __init__(self, settings: ConditionSettings, device: str = "cpu"):
+        if settings.kind not in ("pooled", "tokens"):
+            raise ValueError(f"condition kind {settings.kind!r}: expected 'pooled' or 'tokens'")
+        self.settings, self.device = settings, device
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_encoder(self.settings.encoder, self.device)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        if self.settings.encoder == DEFAULT_ENCODER:
+            return ENCODER_DIM  # known without loading the encoder
+        return self.model.get_sentence_embedding_dimension()
+
+    def feature_shape(self) -> tuple[int, int]:
+        if self.settings.kind == "pooled":
+            return fold(self.dim)
+        return (self.settings.max_tokens, self.dim)
+
+    def cond_shape(self) -> tuple[int, int, int]:
+        return (self.settings.n_prompts, *self.feature_shape())
+
+    @torch.no_grad()
+    def features(self, prompts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """(n, H, W) float32 features of each prompt."""
+        s = self.settings
+        if s.kind == "pooled":
+            emb = self.model.encode(prompts, batch_size=batch_size, convert_to_tensor=True,
+                                    normalize_embeddings=True, show_progress_bar=False)
+            return emb.float().cpu().reshape(len(prompts), *self.feature_shape())
+        out = torch.zeros(len(prompts), s.max_tokens, self.dim)
+        hidden = self.model.encode(prompts, batch_size=batch_size, output_value="token_embeddings",
+                                   show_progress_bar=False)
+        for i, h in enumerate(hidden):  # (len_i, D)
+            h = h[: s.max_tokens].float().cpu()
+            out[i, : h.shape[0]] = h
+        return out
+
+    def cached_features(self, prompts: list[str]) -> torch.Tensor:
+        """`features`, memoized on disk."""
+        s = self.settings
+        h = hashlib.sha256(f"{resolve_encoder(s.encoder)}|{s.kind}|{s.max_tokens}".encode())
+        for p in prompts:
+            h.update(hashlib.sha256(p.encode()).digest())
+        path = cache_dir() / "features" / f"{h.hexdigest()[:32]}.pt"
+        if path.exists():
+            return torch.load(path)
+        feats = self.features(prompts)
+        atomic_write(path, lambda tmp: torch.save(feats, tmp))
+        return feats
+
+    @staticmethod
+    def batch(features: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n_pool, H, W) -> (n, H, W): n prompts sampled without replacement (cycled if the
+        pool is smaller than n)."""
+        order = torch.randperm(features.shape[0], generator=generator)
+        if len(order) < n:
+            order = order.repeat(math.ceil(n / len(order)))
+        return features[order[:n]]

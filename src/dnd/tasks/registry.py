@@ -1,0 +1,208 @@
+"""The task suite: named tasks, the suites that group them, and their fixed data pools.
+
+Every task is built from data shipped in PyPI packages (see `dnd.tasks.sources`). None of
+these benchmarks has a training split we can use, so each task's items are split here
+into two disjoint pools:
+
+    eval pool   the scored items: the first `min(spec.eval_size, 40% of the items)` items
+    train pool  the rest, capped at TRAIN_CAP items: prompts for LoRA training and for
+                conditioning the generator
+
+where items are ordered by the SHA-256 of their prompt. That order depends only on the
+prompt text, so the split is the same in every process and on every machine (unlike
+Python's salted `hash`), and an item never changes pool when other items are added or
+removed. Prompts are unique within a task, so the pools are disjoint by prompt.
+
+The train pool is capped because nothing downstream uses more (a zoo LoRA trains for a
+few hundred steps), and a bounded pool keeps prompt embedding and listing fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dnd.errors import DndError
+from dnd.tasks import builders as b
+from dnd.tasks import builders_wide as w
+from dnd.tasks import sources
+from dnd.tasks.items import Item
+
+TRAIN_CAP = 2000
+EVAL_FRACTION = 0.4
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: where its items come from and how its answers look.
+
+    suites         the suites it belongs to; the first is its primary suite
+    domain         a coarse topic ("science", "nli", "sentiment", ...)
+    answer_format  "yes/no", "label", "option text", "number", "final answer" or "code"
+    build          makes all its items (called once per process, through `load_pools`)
+    eval_size      how many items to score at most (fewer when the data is small)
+    """
+
+    name: str
+    suites: tuple[str, ...]
+    domain: str
+    answer_format: str
+    build: Callable[[], list[Item]] = field(repr=False, compare=False)
+    eval_size: int = 200
+
+    @property
+    def suite(self) -> str:
+        return self.suites[0]
+
+
+def _t(name, suites, domain, fmt, build, eval_size=200):
+    return TaskSpec(name, tuple(suites.split()), domain, fmt, build, eval_size)
+
+
+_SPECS: list[TaskSpec] = [
+    # The paper's seven commonsense-reasoning benchmarks.
+    _t("arc_e", "commonsense", "science", "option text", b.build_arc_e),
+    _t("arc_c", "commonsense", "science", "option text", b.build_arc_c),
+    _t("boolq", "commonsense short", "reading", "yes/no", b.build_boolq),
+    _t("hellaswag", "commonsense", "commonsense", "option text", b.build_hellaswag),
+    _t("piqa", "commonsense", "physical commonsense", "option text", b.build_piqa),
+    _t("winogrande", "commonsense", "coreference", "option text", b.build_winogrande),
+    _t("obqa", "commonsense", "science", "option text", b.build_obqa),
+    # Short answers (a word or a short option): where a 135M model's own-task LoRA
+    # clearly beats the base model (DESIGN.md section 4).
+    _t("sst2", "short", "sentiment", "label", b.build_sst2),
+    _t("rte", "short", "nli", "yes/no", b.build_rte),
+    _t("mrpc", "short", "paraphrase", "yes/no", b.build_mrpc),
+    _t("cb", "short", "nli", "label", b.build_cb),
+    _t("copa", "short", "causal reasoning", "option text", b.build_copa),
+    _t("sciq", "short wide", "science", "option text", b.build_sciq),
+    _t("social_iqa", "short wide", "social", "option text", b.build_social_iqa),
+    _t("sarcasm", "short", "style", "yes/no", b.build_sarcasm),
+    _t("quartz", "short wide", "science", "option text", b.build_quartz),
+    _t("basic_knowledge", "short wide", "general knowledge", "option text", b.build_basic_knowledge),
+    # Wider zoo: knowledge and basic skills.
+    _t("commonsense_qa", "wide", "commonsense", "option text", w.build_commonsense_qa),
+    _t("mmlu_stem", "wide", "stem", "option text", w.build_mmlu_stem),
+    _t("mmlu_humanities", "wide", "humanities", "option text", w.build_mmlu_humanities),
+    _t("mmlu_social", "wide", "social science", "option text", w.build_mmlu_social),
+    _t("mmlu_other", "wide", "health & business", "option text", w.build_mmlu_other),
+    _t("medmcqa", "wide", "medicine", "option text", w.build_medmcqa),
+    _t("arithmetic", "wide", "math", "option text", w.build_arithmetic),
+    _t("basic_coding", "wide", "code", "option text", w.build_basic_coding),
+    _t("basic_logic", "wide", "logic", "option text", w.build_basic_logic),
+    _t("basic_pattern", "wide", "patterns", "option text", w.build_basic_pattern),
+    _t("basic_strings", "wide", "strings", "option text", w.build_basic_strings),
+    # Generative math and code (no choices).
+    _t("gsm8k", "math_code", "math", "number", w.build_gsm8k),
+    _t("math", "math_code", "math", "final answer", w.build_math),
+    _t("mbpp", "math_code", "code", "code", w.build_mbpp),
+    _t("humaneval", "math_code", "code", "code", w.build_humaneval),
+]
+
+TASKS: dict[str, TaskSpec] = {s.name: s for s in _SPECS}
+
+SUITES: dict[str, list[str]] = {}
+for _spec in _SPECS:
+    for _suite in _spec.suites:
+        SUITES.setdefault(_suite, []).append(_spec.name)
+del _spec, _suite
+
+
+def list_tasks(suite: str | None = None) -> list[TaskSpec]:
+    """All tasks in registry order, or those of one suite (unknown suite -> DndError)."""
+    if suite is None:
+        return list(_SPECS)
+    if suite not in SUITES:
+        raise DndError(f"unknown suite '{suite}' (known: {', '.join(SUITES)})")
+    return [TASKS[n] for n in SUITES[suite]]
+
+
+def get_task(name: str) -> TaskSpec:
+    """The task called `name` (unknown name -> DndError listing the known ones)."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise DndError(f"unknown task '{name}' (known: {', '.join(TASKS)})") from None
+
+
+def resolve_tasks(names: str) -> list[TaskSpec]:
+    """Tasks from a comma-separated list of task names, suite names, or "all".
+
+    Order follows the list (suites expand in registry order); repeats are dropped.
+    """
+    out: dict[str, TaskSpec] = {}
+    for token in (t.strip() for t in names.split(",")):
+        if not token:
+            continue
+        if token == "all":
+            specs = list_tasks()
+        elif token in SUITES and token not in TASKS:
+            specs = list_tasks(token)
+        elif token in TASKS:
+            specs = [TASKS[token]]
+        else:
+            raise DndError(
+                f"unknown task or suite '{token}' (suites: {', '.join(SUITES)}; tasks: {', '.join(TASKS)})"
+            )
+        for s in specs:
+            out.setdefault(s.name, s)
+    if not out:
+        raise DndError("no task given")
+    return list(out.values())
+
+
+def _prompt_key(item: Item) -> str:
+    return hashlib.sha256(item.prompt.encode("utf-8")).hexdigest()
+
+
+def dedupe(items: list[Item]) -> list[Item]:
+    """One item per prompt: repeats with the same answer collapse to the first; a prompt
+    seen with different answers is dropped altogether (its label is ambiguous)."""
+    first: dict[str, Item] = {}
+    conflicted: set[str] = set()
+    for it in items:
+        seen = first.get(it.prompt)
+        if seen is None:
+            first[it.prompt] = it
+        elif seen.answer != it.answer:
+            conflicted.add(it.prompt)
+    return [it for p, it in first.items() if p not in conflicted]
+
+
+def _check(name: str, items: list[Item]) -> None:
+    # Builders' contract; a failure here is a bug in a builder, not a user error.
+    for it in items:
+        if not it.prompt.strip() or it.answer is None or not it.answer.strip():
+            raise AssertionError(f"task {name}: empty prompt or answer in {it!r:.200}")
+        if it.choices is not None and it.answer not in it.choices:
+            raise AssertionError(f"task {name}: answer not among choices in {it!r:.200}")
+
+
+def split_sizes(n_items: int, eval_size: int) -> tuple[int, int]:
+    """(train, eval) pool sizes for a task of `n_items` unique items."""
+    n_eval = min(eval_size, int(n_items * EVAL_FRACTION))
+    return min(TRAIN_CAP, n_items - n_eval), n_eval
+
+
+@functools.lru_cache(maxsize=None)
+def _pools(name: str) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
+    spec = get_task(name)
+    items = dedupe(spec.build())
+    _check(name, items)
+    ordered = sorted(items, key=_prompt_key)
+    n_train, n_eval = split_sizes(len(ordered), spec.eval_size)
+    return tuple(ordered[n_eval : n_eval + n_train]), tuple(ordered[:n_eval])
+
+
+def load_pools(name: str) -> tuple[list[Item], list[Item]]:
+    """(train_pool, eval_pool) of a task: disjoint, deterministic, built once per process."""
+    train, evals = _pools(name)
+    return list(train), list(evals)
+
+
+def clear_caches() -> None:
+    """Forget built pools and read files (the next `load_pools` rebuilds from disk)."""
+    _pools.cache_clear()
+    sources.clear_caches()

@@ -1,0 +1,121 @@
+"""Stage 1: build the checkpoint zoo, one LoRA per task with its late-phase trajectory.
+
+Resumable at task granularity: the manifest is rewritten (atomically) after each finished
+task, so a rerun skips finished tasks; an interrupted task restarts from scratch (training
+is seeded, so it produces the same checkpoints). Every adapter directory is written under
+a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from dnd.assets import DEFAULT_BASE_MODEL, base_model_identity, load_base_model
+from dnd.fileio import atomic_dir, sha256_file, write_json
+from dnd.tasks.registry import load_pools
+from dnd.zoo import manifest as mf
+from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
+
+# All tasks share one LoRA initialisation (same seed): their A matrices start equal, so
+# adapters of different tasks live in one coordinate system and can be averaged or generated.
+INIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ZooSettings:
+    tasks: tuple[str, ...]
+    out: str
+    lora: LoraSettings = LoraSettings()
+    train: TrainSettings = TrainSettings()
+    keep: int = 10  # consecutive checkpoints kept at the end of each run
+    base_model: str = DEFAULT_BASE_MODEL
+
+
+def _save_adapter(peft_model, final: Path) -> str:
+    atomic_dir(final, lambda tmp: peft_model.save_pretrained(tmp))
+    for extra in ("README.md",):  # PEFT's model card: noise inside a zoo
+        (final / extra).unlink(missing_ok=True)
+    return sha256_file(final / mf.ADAPTER_WEIGHTS)
+
+
+def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
+    """Train one task's LoRA, saving the last `keep` steps; return its manifest entry."""
+    train_items, _ = load_pools(task)
+    task_dir = zoo_dir / task
+    shutil.rmtree(task_dir, ignore_errors=True)  # leftovers of an interrupted run
+    model, tokenizer = load_base_model(settings.base_model, device=settings.train.device)
+    peft_model = attach_lora(model, settings.lora, seed=INIT_SEED)
+    first_kept = settings.train.steps - settings.keep + 1
+    checkpoints: list[dict] = []
+
+    def on_step(step: int, loss: float) -> None:
+        if step >= first_kept:
+            rel = f"{task}/checkpoints/step_{step:06d}"
+            sha = _save_adapter(peft_model, zoo_dir / rel)
+            checkpoints.append({"step": step, "loss": loss, "path": rel, "sha256": sha})
+
+    result = train_lora(peft_model, tokenizer, train_items, settings.train, on_step=on_step, progress=task)
+    # The full-shot adapter is the run's final checkpoint; hard-link it rather than copy.
+    final_rel = f"{task}/full_shot"
+    last = zoo_dir / checkpoints[-1]["path"]
+
+    def link(tmp: Path) -> None:
+        for name in os.listdir(last):
+            os.link(last / name, tmp / name)
+
+    atomic_dir(zoo_dir / final_rel, link)
+    write_json(task_dir / mf.LOSSES, result.losses)
+    return {
+        "train_pool": len(train_items),
+        "train": asdict(settings.train),
+        "wall_time_s": round(result.wall_time_s, 2),
+        "tokens": result.tokens,
+        "seconds_per_step": round(result.wall_time_s / settings.train.steps, 3),
+        "final_loss": result.losses[-1],
+        "losses": f"{task}/{mf.LOSSES}",
+        "checkpoints": checkpoints,
+        "full_shot": {"path": final_rel, "sha256": checkpoints[-1]["sha256"], "wall_time_s": round(result.wall_time_s, 2)},
+    }
+
+
+def build_zoo(settings: ZooSettings) -> dict:
+    """Train every task of `settings.tasks` not yet in the zoo; return the manifest."""
+    if settings.keep < 1 or settings.keep > settings.train.steps:
+        raise mf.ZooError(f"--keep {settings.keep}: must be between 1 and --steps ({settings.train.steps})")
+    zoo_dir = Path(settings.out)
+    model, _ = load_base_model(settings.base_model)
+    identity = base_model_identity(settings.base_model, model).to_json()
+    del model
+    lora = settings.lora.to_json()
+    if (zoo_dir / mf.MANIFEST).exists():
+        manifest = mf.load_manifest(zoo_dir)
+        mf.check_compatible(manifest, identity, lora, zoo_dir)
+        mf.verify(zoo_dir, manifest)
+    else:
+        manifest = mf.new_manifest(identity, lora)
+        zoo_dir.mkdir(parents=True, exist_ok=True)
+        mf.save_manifest(zoo_dir, manifest)
+    todo = [t for t in settings.tasks if t not in manifest["tasks"]]
+    done = len(settings.tasks) - len(todo)
+    if done:
+        print(f"dnd zoo: {done} task(s) already in {zoo_dir}, training {len(todo)}", flush=True)
+    for task in tqdm(todo, desc="zoo", unit="task"):
+        manifest["tasks"][task] = train_task(settings, task, zoo_dir)
+        mf.save_manifest(zoo_dir, manifest)
+    return manifest
+
+
+def cpu_defaults(device: str) -> tuple[int, int]:
+    """(steps, keep): CPU finishes a 7-task zoo in about an hour on 2 cores; GPU as the paper."""
+    return (150, 10) if device == "cpu" else (300, 50)
+
+
+def with_device_defaults(settings: ZooSettings, steps: int | None, keep: int | None) -> ZooSettings:
+    d_steps, d_keep = cpu_defaults(settings.train.device)
+    steps = steps or d_steps
+    return replace(settings, train=replace(settings.train, steps=steps), keep=keep or min(d_keep, steps))

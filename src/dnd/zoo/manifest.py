@@ -1,0 +1,87 @@
+"""The zoo's manifest: what was trained, on which base model, and a checksum per file.
+
+ZOO_DIR/
+    manifest.json                    this file's content (see `new_manifest`)
+    <task>/checkpoints/step_000123/  a PEFT adapter dir (adapter_config.json + adapter_model.safetensors)
+    <task>/full_shot/                the final adapter of the run (the task's full-shot LoRA)
+    <task>/losses.json               training loss at every step
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dnd.errors import DndError
+from dnd.fileio import read_json, sha256_file, write_json
+
+MANIFEST = "manifest.json"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+LOSSES = "losses.json"
+FORMAT = "dnd-zoo/1"
+
+
+class ZooError(DndError):
+    pass
+
+
+def new_manifest(base_model: dict, lora: dict) -> dict:
+    return {"format": FORMAT, "base_model": base_model, "lora": lora, "tasks": {}}
+
+
+def load_manifest(zoo_dir: str | Path) -> dict:
+    path = Path(zoo_dir) / MANIFEST
+    if not path.exists():
+        raise ZooError(f"{zoo_dir}: not a zoo (no {MANIFEST})")
+    try:
+        manifest = read_json(path)
+    except ValueError as e:
+        raise ZooError(f"{path}: unreadable manifest ({e})") from None
+    if manifest.get("format") != FORMAT:
+        raise ZooError(f"{path}: unknown zoo format {manifest.get('format')!r}")
+    return manifest
+
+
+def save_manifest(zoo_dir: str | Path, manifest: dict) -> None:
+    write_json(Path(zoo_dir) / MANIFEST, manifest)
+
+
+def check_compatible(manifest: dict, base_model: dict, lora: dict, zoo_dir: str | Path) -> None:
+    """Refuse to mix adapters of another base model or another LoRA shape into one zoo."""
+    have = manifest["base_model"]
+    if have["weights_sha256"] != base_model["weights_sha256"]:
+        raise ZooError(
+            f"{zoo_dir}: built for base model {have['name']} (weights {have['weights_sha256'][:12]}), "
+            f"not {base_model['name']} (weights {base_model['weights_sha256'][:12]}); use another --out"
+        )
+    if manifest["lora"] != lora:
+        raise ZooError(f"{zoo_dir}: built with LoRA config {manifest['lora']}, not {lora}; use another --out")
+
+
+def verify(zoo_dir: str | Path, manifest: dict, tasks: list[str] | None = None) -> None:
+    """Check every recorded adapter file against its sha256; name the first bad one."""
+    zoo_dir = Path(zoo_dir)
+    for task, entry in manifest["tasks"].items():
+        if tasks is not None and task not in tasks:
+            continue
+        for ckpt in entry["checkpoints"] + [entry["full_shot"]]:
+            path = zoo_dir / ckpt["path"] / ADAPTER_WEIGHTS
+            if not path.exists():
+                raise ZooError(f"{path}: checkpoint missing (task {task})")
+            if sha256_file(path) != ckpt["sha256"]:
+                raise ZooError(f"{path}: checksum mismatch, the checkpoint is corrupted (task {task})")
+
+
+def checkpoint_paths(zoo_dir: str | Path, manifest: dict, task: str) -> list[Path]:
+    """Adapter directories of a task's kept trajectory, in step order."""
+    return [Path(zoo_dir) / c["path"] for c in manifest["tasks"][task]["checkpoints"]]
+
+
+def summary_rows(manifest: dict) -> list[dict]:
+    rows = []
+    for task, e in manifest["tasks"].items():
+        rows.append({
+            "task": task, "train_pool": e["train_pool"], "checkpoints": len(e["checkpoints"]),
+            "steps": e["train"]["steps"], "final_loss": e["final_loss"], "wall_time_s": e["wall_time_s"],
+        })
+    return rows

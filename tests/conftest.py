@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny random causal LMs built in-process (with the real default
+tokenizer, so chat formatting is the real one) and a tiny zoo built from them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def make_tiny_model(path: Path, seed: int = 0, layers: int = 2) -> Path:
+    """Save a tiny random Llama (hidden 32) with the default model's tokenizer to `path`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from dnd.assets import load_tokenizer
+
+    tok = load_tokenizer()
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    return str(make_tiny_model(tmp_path_factory.mktemp("tiny_model")))
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model(tmp_path_factory) -> str:
+    return str(make_tiny_model(tmp_path_factory.mktemp("other_tiny_model"), seed=1))
+
+
+TINY_ZOO_TASKS = ("sst2", "boolq")
+
+
+def build_tiny_zoo(zoo_dir: Path, base_model: str, tasks=TINY_ZOO_TASKS, steps: int = 6, keep: int = 3):
+    from dnd.zoo.build import ZooSettings, build_zoo
+    from dnd.zoo.lora import LoraSettings, TrainSettings
+
+    settings = ZooSettings(
+        tasks=tuple(tasks), out=str(zoo_dir), base_model=base_model, keep=keep,
+        lora=LoraSettings(r=4, lora_alpha=8),
+        train=TrainSettings(steps=steps, batch_size=2, lr=1e-2, warmup_steps=1, max_length=64),
+    )
+    return build_zoo(settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory, tiny_model) -> Path:
+    zoo = tmp_path_factory.mktemp("zoo") / "zoo"
+    build_tiny_zoo(zoo, tiny_model)
+    return zoo
