@@ -61,3 +61,19 @@ def tiny_zoo(tmp_path_factory, tiny_model) -> Path:
     zoo = tmp_path_factory.mktemp("zoo") / "zoo"
     build_tiny_zoo(zoo, tiny_model)
     return zoo
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory, tiny_zoo) -> Path:
+    from dnd.generator import config as C
+    from dnd.generator.condition import ConditionSettings
+    from dnd.generator.train import train_generator
+
+    out = tmp_path_factory.mktemp("gen") / "gen"
+    config = C.GeneratorConfig(
+        condition=ConditionSettings(n_prompts=8),
+        decoder=C.DecoderSettings(hidden_channels=(16,)),
+        train=C.GenTrainSettings(steps=30, batch_size=4, lr=3e-3, warmup_steps=5, max_pool=64),
+    )
+    train_generator(tiny_zoo, out, config)
+    return out
