@@ -51,13 +51,21 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
     model, tokenizer = load_base_model(settings.base_model, device=settings.train.device)
     peft_model = attach_lora(model, settings.lora, seed=INIT_SEED)
     first_kept = settings.train.steps - settings.keep + 1
+    # Sparse early checkpoints (every tenth of the run) measure how fast fine-tuning reaches
+    # a given accuracy (the cost comparison); they are not generator training data.
+    milestone_steps = {round(settings.train.steps * i / 10) for i in range(1, 10)} - {0}
     checkpoints: list[dict] = []
+    milestones: list[dict] = []
 
     def on_step(step: int, loss: float) -> None:
         if step >= first_kept:
             rel = f"{task}/checkpoints/step_{step:06d}"
             sha = _save_adapter(peft_model, zoo_dir / rel)
             checkpoints.append({"step": step, "loss": loss, "path": rel, "sha256": sha})
+        elif step in milestone_steps:
+            rel = f"{task}/milestones/step_{step:06d}"
+            sha = _save_adapter(peft_model, zoo_dir / rel)
+            milestones.append({"step": step, "loss": loss, "path": rel, "sha256": sha})
 
     result = train_lora(peft_model, tokenizer, train_items, settings.train, on_step=on_step, progress=task)
     # The full-shot adapter is the run's final checkpoint; hard-link it rather than copy.
@@ -79,6 +87,7 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
         "final_loss": result.losses[-1],
         "losses": f"{task}/{mf.LOSSES}",
         "checkpoints": checkpoints,
+        "milestones": milestones,
         "full_shot": {"path": final_rel, "sha256": checkpoints[-1]["sha256"], "wall_time_s": round(result.wall_time_s, 2)},
     }
 

@@ -63,14 +63,17 @@ class TrainSettings:
     device: str = "cpu"
 
 
-def format_prompt(tokenizer, prompt: str) -> str:
+def format_prompt(tokenizer, prompt: str, shots: tuple[tuple[str, str], ...] = ()) -> str:
     """The text the model sees before its answer: the chat template's user turn and the
-    start of the assistant turn (plain text for tokenizers without a chat template)."""
+    start of the assistant turn (plain text for tokenizers without a chat template).
+    `shots` are solved (prompt, answer) examples placed before it as earlier turns (ICL)."""
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-    return prompt + "\n"
+        messages = []
+        for p, a in shots:
+            messages += [{"role": "user", "content": p}, {"role": "assistant", "content": a}]
+        messages.append({"role": "user", "content": prompt})
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "".join(f"{p}\n{a}\n\n" for p, a in shots) + prompt + "\n"
 
 
 def end_of_turn_id(tokenizer) -> int:

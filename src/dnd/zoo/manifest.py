@@ -4,6 +4,7 @@ ZOO_DIR/
     manifest.json                    this file's content (see `new_manifest`)
     <task>/checkpoints/step_000123/  a PEFT adapter dir (adapter_config.json + adapter_model.safetensors)
     <task>/full_shot/                the final adapter of the run (the task's full-shot LoRA)
+    <task>/milestones/step_000009/   sparse early checkpoints (cost of reaching an accuracy)
     <task>/losses.json               training loss at every step
 """
 
@@ -64,7 +65,7 @@ def verify(zoo_dir: str | Path, manifest: dict, tasks: list[str] | None = None) 
     for task, entry in manifest["tasks"].items():
         if tasks is not None and task not in tasks:
             continue
-        for ckpt in entry["checkpoints"] + [entry["full_shot"]]:
+        for ckpt in entry["checkpoints"] + entry.get("milestones", []) + [entry["full_shot"]]:
             path = zoo_dir / ckpt["path"] / ADAPTER_WEIGHTS
             if not path.exists():
                 raise ZooError(f"{path}: checkpoint missing (task {task})")

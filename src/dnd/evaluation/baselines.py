@@ -1,0 +1,47 @@
+"""Baselines that need no evaluation loop of their own: nearest training LoRA by prompt
+embedding, the in-context shot budget, and the majority answer."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import torch
+
+from dnd.tasks.items import Item
+from dnd.zoo.lora import format_prompt
+
+
+def nearest_task(target_feats: torch.Tensor, candidates: dict[str, torch.Tensor]) -> tuple[str, dict[str, float]]:
+    """Training task whose mean prompt embedding is closest (cosine) to the target's.
+
+    target_feats: (n, ...) pooled features of the held-out condition prompts;
+    candidates: task -> (m, ...) features of its train-pool prompts.
+    """
+    def centroid(f: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(f.reshape(f.shape[0], -1).mean(0), dim=0)
+
+    t = centroid(target_feats)
+    sims = {task: float(centroid(f) @ t) for task, f in candidates.items()}
+    return max(sims, key=sims.get), sims
+
+
+def max_shots(tok, train: list[Item], eval_items: list[Item], context: int, cap: int = 32) -> int:
+    """Largest k such that k train examples plus the longest scored prompt fit `context` tokens."""
+    longest = max(len(tok(format_prompt(tok, it.prompt), add_special_tokens=False)["input_ids"]) for it in eval_items)
+    longest_choice = max((len(tok(c, add_special_tokens=False)["input_ids"]) for it in eval_items
+                          for c in (it.choices or [it.answer])), default=8)
+    k = 0
+    while k < min(cap, len(train)):
+        shots = tuple((it.prompt, it.answer) for it in train[: k + 1])
+        with_shots = len(tok(format_prompt(tok, "x", shots), add_special_tokens=False)["input_ids"])
+        bare = len(tok(format_prompt(tok, "x"), add_special_tokens=False)["input_ids"])
+        if longest + (with_shots - bare) + longest_choice > context:
+            break
+        k += 1
+    return max(k, 1)
+
+
+def majority_accuracy(train: list[Item], eval_items: list[Item]) -> float:
+    """Accuracy of always answering the train pool's most common answer."""
+    top, _ = Counter(it.answer for it in train).most_common(1)[0]
+    return sum(it.answer == top for it in eval_items) / len(eval_items)

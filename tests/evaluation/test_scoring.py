@@ -1,0 +1,47 @@
+"""Scoring protocols on a tiny model: determinism and a hand-computed log-likelihood."""
+
+import torch
+
+from dnd.assets import load_base_model
+from dnd.evaluation.scoring import choice_logprobs, evaluate_items, wilson
+from dnd.tasks.items import Item
+from dnd.zoo.lora import format_prompt
+
+ITEMS = [
+    Item(prompt="Is fire hot? Answer yes or no.", answer="yes", choices=("yes", "no")),
+    Item(prompt="Is ice hot? Answer yes or no.", answer="no", choices=("yes", "no")),
+    Item(prompt="Sentence: great film.\nPositive or negative?", answer="positive", choices=("positive", "negative")),
+]
+
+
+def test_loglik_matches_hand_computation(tiny_model):
+    model, tok = load_base_model(tiny_model)
+    item = Item(prompt="Is fire hot? Answer yes or no.", answer="yes", choices=("yes", "definitely not"))
+    scores = choice_logprobs(model, tok, [item], batch_size=1)[0]
+    prompt = tok(format_prompt(tok, item.prompt), add_special_tokens=False)["input_ids"]
+    for (lp, n), choice in zip(scores, item.choices):
+        cids = tok(choice, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt + cids])).logits[0]
+        logp = torch.log_softmax(logits.float(), -1)
+        hand = sum(logp[len(prompt) - 1 + i, c].item() for i, c in enumerate(cids))
+        assert n == len(cids)
+        assert abs(lp - hand) < 1e-4
+    # batched with padding against the other items gives the same scores
+    batched = choice_logprobs(model, tok, [item] + ITEMS, batch_size=8)[0]
+    assert all(abs(a[0] - b[0]) < 1e-4 for a, b in zip(batched, scores))
+
+
+def test_eval_is_deterministic(tiny_model):
+    model, tok = load_base_model(tiny_model)
+    for protocol in ("generate", "loglik"):
+        a = evaluate_items(model, tok, ITEMS, protocol, batch_size=2)
+        b = evaluate_items(model, tok, ITEMS, protocol, batch_size=3)
+        assert a.predictions == b.predictions and a.accuracy == b.accuracy
+        assert a.n == 3 and 0 <= a.ci95[0] <= a.accuracy <= a.ci95[1] <= 1
+
+
+def test_wilson():
+    lo, hi = wilson(50, 100)
+    assert abs(lo - 0.4038) < 1e-3 and abs(hi - 0.5962) < 1e-3
+    assert wilson(0, 0) == (0.0, 1.0)
