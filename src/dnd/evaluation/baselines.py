@@ -45,3 +45,12 @@ def majority_accuracy(train: list[Item], eval_items: list[Item]) -> float:
     """Accuracy of always answering the train pool's most common answer."""
     top, _ = Counter(it.answer for it in train).most_common(1)[0]
     return sum(it.answer == top for it in eval_items) / len(eval_items)
+
+
+def b_cosine(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Cosine between two adapters' concatenated lora_B weights (the A matrices share their
+    initialisation across the zoo, so including them would inflate every similarity)."""
+    keys = sorted(k for k in a if "lora_B" in k)
+    va = torch.cat([a[k].float().flatten() for k in keys])
+    vb = torch.cat([b[k].float().flatten() for k in keys])
+    return float(torch.nn.functional.cosine_similarity(va, vb, dim=0))

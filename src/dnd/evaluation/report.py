@@ -78,13 +78,15 @@ def write_report(out: Path, results: dict) -> None:
                     "generate": "greedy generation, exact match"}[protocol]
             parts += [f"## Protocol: {name}", "", t, ""]
     parts += ["## Cost", "", cost_table(results), "",
-              "## Training losses", "",
-              "| task | generator parameters | generator train time (s) | generator final loss | zoo final loss |",
-              "|---|---|---|---|---|"]
+              "## Training losses and weight-space closeness", "",
+              "Cosine between the lora_B weights of an adapter and the held-out task's own full-shot LoRA.", "",
+              "| task | generator parameters | generator train time (s) | generator final loss | zoo final loss "
+              "| cos(DnD, own) | cos(average, own) | cos(nearest, own) |",
+              "|---|---|---|---|---|---|---|---|"]
     for task, r in results["tasks"].items():
-        g = r["generator"]
+        g, c = r["generator"], r["b_cosine_to_full_shot"]
         parts.append(f"| {task} | {g['parameters']:,} | {g['train_time_s']} | {g['final_loss']:.4f} | "
-                     f"{r.get('zoo_final_loss', '–')} |")
+                     f"{r.get('zoo_final_loss', '–')} | {c['dnd']:.3f} | {c['average']:.3f} | {c['nearest']:.3f} |")
     parts.append("")
     write_text(out / f"{results['suite']}.md", "\n".join(parts))
     _chart(out / f"{results['suite']}.png", results, s["protocols"][0])

@@ -122,6 +122,12 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
                "similarities": {t: round(v, 4) for t, v in sims.items()}, "k_max": k_max,
                "majority": baselines.majority_accuracy(train_pool, items),
                "generator": {k: gen_info[k] for k in ("parameters", "train_time_s", "final_loss")},
+               # closeness to the held-out task's own LoRA, in weight space (uses no scored item)
+               "b_cosine_to_full_shot": {
+                   "dnd": round(baselines.b_cosine(dnd_state, full_shot[held]), 4),
+                   "average": round(baselines.b_cosine(average_states([full_shot[t] for t in train_tasks]),
+                                                       full_shot[held]), 4),
+                   "nearest": round(baselines.b_cosine(full_shot[near], full_shot[held]), 4)},
                "dnd_time": dnd_info, "zoo_final_loss": round(manifest["tasks"][held]["final_loss"], 4),
                "protocols": {}}
         for protocol in s.protocols:
