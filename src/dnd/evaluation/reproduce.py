@@ -84,12 +84,13 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
                                                       "lora": manifest["lora"]}, "tasks": {}}
 
     def score(key: str, state, items, protocol: str, shots=()) -> dict:
-        hit = cache.get(f"{protocol}/{key}")
+        key = f"{protocol}/n{len(items)}/{key}"  # a different --limit is a different piece
+        hit = cache.get(key)
         if hit is None:
             r = evaluate_items(runner.use(state).model, tok, items, protocol, shots=shots,
                                batch_size=s.batch_size, max_length=max(s.icl_context, 512))
             hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions]}
-            cache.put(f"{protocol}/{key}", hit)
+            cache.put(key, hit)
         return hit
 
     for held in tqdm(tasks, desc=f"reproduce {s.suite}", unit="task"):
