@@ -106,7 +106,7 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
         dnd_info = cache.get(f"dnd/{held}")
         if dnd_info is None:
             gen = Generator.from_pretrained(gen_dir, device=s.device)
-            gen.generate(cond_prompts[:2])  # warm-up, so the timing below is steady-state
+            gen.generate(cond_prompts)  # warm-up (loads the encoder), so the timing below is steady-state
             timings: dict = {}
             t0 = time.perf_counter()
             state = gen.generate(cond_prompts, timings=timings)

@@ -86,31 +86,36 @@ def generate_answers(model, tok, items: list[Item], shots=(), batch_size: int = 
 @torch.no_grad()
 def choice_logprobs(model, tok, items: list[Item], shots=(), batch_size: int = 16,
                     max_length: int = 2048, progress: str | None = None) -> list[list[tuple[float, int]]]:
-    """For every item and choice: (sum of log-probs of the choice tokens, number of tokens)."""
+    """For every item and choice: (sum of log-probs of the choice tokens, number of tokens).
+
+    The prompt is run once per item and its key/value cache shared by all of the item's
+    choices (a 4-choice item costs about one prompt, not four); `batch_size` is unused
+    here and kept for a uniform signature.
+    """
     device = next(model.parameters()).device
-    pairs = []  # (item index, choice index, prompt ids, choice ids)
-    for i, it in enumerate(items):
-        for c, choice in enumerate(it.choices):
-            cids = tok(choice, add_special_tokens=False)["input_ids"]
-            pids = _prompt_ids(tok, it, shots, max_length - len(cids))
-            pairs.append((i, c, pids, cids))
-    pairs.sort(key=lambda p: len(p[2]) + len(p[3]))
-    scores = [[(0.0, 0)] * len(it.choices) for it in items]
-    for start in tqdm(range(0, len(pairs), batch_size), desc=progress or "loglik", leave=False,
-                      disable=progress is None):
-        batch = pairs[start : start + batch_size]
-        width = max(len(p) + len(c) for _, _, p, c in batch)
-        input_ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        for j, (_, _, p, c) in enumerate(batch):
-            input_ids[j, : len(p) + len(c)] = torch.tensor(p + c)
-            attention[j, : len(p) + len(c)] = 1
-        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)  # position t predicts token t+1
-        for j, (i, c, p, cids) in enumerate(batch):
-            targets = torch.tensor(cids, device=logprobs.device)
-            lp = logprobs[j, len(p) - 1 : len(p) - 1 + len(cids)].gather(1, targets[:, None]).sum()
-            scores[i][c] = (float(lp), len(cids))
+    scores = []
+    for it in tqdm(items, desc=progress or "loglik", leave=False, disable=progress is None):
+        cids = [tok(c, add_special_tokens=False)["input_ids"] for c in it.choices]
+        longest = max(map(len, cids))
+        pids = _prompt_ids(tok, it, shots, max_length - longest)
+        out = model(input_ids=torch.tensor([pids], device=device), use_cache=True)
+        first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # predicts each choice's first token
+        cache = out.past_key_values
+        n = len(cids)
+        cache.batch_repeat_interleave(n)
+        tail = torch.full((n, longest), tok.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((n, len(pids) + longest), dtype=torch.long)
+        attention[:, : len(pids)] = 1
+        for j, c in enumerate(cids):
+            tail[j, : len(c)] = torch.tensor(c)
+            attention[j, len(pids) : len(pids) + len(c)] = 1
+        logits = model(input_ids=tail.to(device), attention_mask=attention.to(device), past_key_values=cache).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n, longest, V): position i predicts token i + 1
+        row = []
+        for j, c in enumerate(cids):
+            lp = first[c[0]] + sum(logprobs[j, i - 1, c[i]] for i in range(1, len(c)))
+            row.append((float(lp), len(c)))
+        scores.append(row)
     return scores
 
 
