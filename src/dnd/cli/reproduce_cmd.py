@@ -19,6 +19,7 @@ def add_generator_flags(p) -> None:
     g.add_argument("--condition", choices=("pooled", "tokens"), default="pooled")
     g.add_argument("--hidden-channels", default=None, help="decoder stage channels, e.g. 64,64")
     g.add_argument("--size", choices=("cpu", "paper"), default="cpu")
+    g.add_argument("--n-basis", type=int, default=16, help="basis head size (0: the paper's conv output)")
     g.add_argument("--encoder", default=DEFAULT_ENCODER)
 
 
@@ -65,7 +66,7 @@ def generator_config(args):
         size=args.size, hidden_channels=args.hidden_channels, condition=args.condition, n_prompts=args.n_prompts,
         encoder=args.encoder, steps=args.gen_steps, batch_size=args.gen_batch_size, lr=args.gen_lr,
         weight_decay=0.1, cond_noise=1e-4, target_noise=1e-5, no_token_weighting=False, seed=0,
-        device=args.device, chunk=None)
+        device=args.device, chunk=None, n_basis=args.n_basis)
     return config_from_args(ns)
 
 

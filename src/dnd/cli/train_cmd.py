@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--cond-noise", type=float, default=1e-4)
     p.add_argument("--target-noise", type=float, default=1e-5)
     p.add_argument("--no-token-weighting", action="store_true", help="plain MSE instead of weighting tokens by variability")
+    p.add_argument("--n-basis", type=int, default=16,
+                   help="basis-coefficient head with this many basis adapters (0: the paper's conv output)")
     p.add_argument("--chunk", type=int, default=None, help="LoRA token chunk width (default: inferred)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -53,6 +55,7 @@ def config_from_args(args):
         if getattr(args, flag) < 1:
             raise DndError(f"--{flag.replace('_', '-')} must be positive")
     decoder = DecoderSettings.paper() if args.size == "paper" else DecoderSettings()
+    decoder = replace(decoder, n_basis=getattr(args, "n_basis", 0) if args.size == "cpu" else 0)
     if args.hidden_channels:
         try:
             decoder = replace(decoder, hidden_channels=tuple(int(c) for c in parse_list(args.hidden_channels)))

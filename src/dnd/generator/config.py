@@ -22,12 +22,13 @@ class DecoderSettings:
     hidden_channels: tuple[int, ...] = (64, 64)
     kernel: int = 3
     layer_kernel: int = 3
+    n_basis: int = 16  # > 0: basis-coefficient head instead of the conv output (see decoder.py)
 
     @classmethod
     def paper(cls) -> "DecoderSettings":
         # Eight layers with 9x9 kernels and wide layer-wise convolutions (~1e9 parameters
         # with token-level conditions of 128 prompts x 384 tokens).
-        return cls(hidden_channels=(256, 512, 1024, 1024, 2048, 2048, 4096), kernel=9, layer_kernel=9)
+        return cls(hidden_channels=(256, 512, 1024, 1024, 2048, 2048, 4096), kernel=9, layer_kernel=9, n_basis=0)
 
 
 @dataclass(frozen=True)

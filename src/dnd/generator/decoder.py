@@ -74,25 +74,53 @@ def stage_shapes(cond_shape: tuple[int, int, int], token_shape: tuple[int, int, 
 
 
 class HyperConvDecoder(nn.Module):
-    """Condition (B, N, H0, W0) -> tokens (B, T, r, w + 2). Built from flat arguments."""
+    """Condition (B, N, H0, W0) -> tokens (B, T, r, w + 2). Built from flat arguments.
+
+    n_basis = 0: the paper's layout, the last stage's layer-wise conv emits all T tokens.
+    n_basis > 0: the stages keep the condition's (H0, W0) and end in hidden_channels[-1]
+    channels; a head pools them into n_basis coefficients of learned basis token tensors
+    (initialised to the zoo's principal directions). Measured on the commonsense zoo, the
+    conv output can only reach a rank-C slice of each token matrix and fits the training
+    LoRAs poorly (cosine 0.16 to the task's own lora_B); see docs/generator.md.
+    """
 
     def __init__(self, cond_shape: tuple[int, int, int], token_shape: tuple[int, int, int],
-                 hidden_channels: tuple[int, ...] = (64, 64), kernel: int = 3, layer_kernel: int = 3):
+                 hidden_channels: tuple[int, ...] = (64, 64), kernel: int = 3, layer_kernel: int = 3,
+                 n_basis: int = 0):
         super().__init__()
-        shapes = stage_shapes(tuple(cond_shape), tuple(token_shape), tuple(hidden_channels))
+        hidden = tuple(hidden_channels)
+        if n_basis:
+            c0, h0, w0 = cond_shape
+            shapes = stage_shapes(tuple(cond_shape), (hidden[-1], h0, w0), hidden[:-1])
+        else:
+            shapes = stage_shapes(tuple(cond_shape), tuple(token_shape), hidden)
+        last = len(shapes) - 2
         self.stages = nn.ModuleList(
             HyperConvStage(ci, co, hi, ho, wi, wo, kernel=kernel,
-                           layer_kernel=1 if i == len(shapes) - 2 else layer_kernel)
+                           layer_kernel=1 if (i == last and not n_basis) else layer_kernel)
             for i, ((ci, hi, wi), (co, ho, wo)) in enumerate(zip(shapes[:-1], shapes[1:]))
         )
+        self.n_basis = n_basis
+        if n_basis:
+            self.coef = nn.Linear(shapes[-1][0], n_basis)
+            self.basis = nn.Parameter(torch.zeros(n_basis, *token_shape))  # (K, T, r, w + 2)
         self.out_bias = nn.Parameter(torch.zeros(*token_shape))  # (T, r, w + 2)
 
     def init_output_bias(self, mean_tokens: torch.Tensor) -> None:
         with torch.no_grad():
             self.out_bias.copy_(mean_tokens)
 
+    def init_basis(self, directions: torch.Tensor) -> None:
+        """directions: (K, T, r, w + 2), e.g. the top principal directions of the zoo."""
+        with torch.no_grad():
+            self.basis.zero_()
+            self.basis[: directions.shape[0]].copy_(directions)
+
     def forward(self, cond: torch.Tensor) -> torch.Tensor:
         x = cond  # (B, N, H0, W0)
         for stage in self.stages:
             x = stage(x)
-        return x + self.out_bias  # (B, T, r, w + 2)
+        if not self.n_basis:
+            return x + self.out_bias  # (B, T, r, w + 2)
+        coef = self.coef(x.mean(dim=(2, 3)))  # (B, K)
+        return self.out_bias + torch.einsum("bk,k...->b...", coef, self.basis)  # (B, T, r, w + 2)

@@ -55,7 +55,7 @@ class Generator:
         config = C.GeneratorConfig.from_json(saved["config"])
         decoder = HyperConvDecoder(tuple(saved["cond_shape"]), tuple(saved["token_shape"]),
                                    config.decoder.hidden_channels, config.decoder.kernel,
-                                   config.decoder.layer_kernel)
+                                   config.decoder.layer_kernel, saved.get("n_basis", 0))
         decoder.load_state_dict(load_file(path / C.WEIGHTS))
         return cls(saved, layout, decoder.to(device).eval(), device)
 

@@ -47,6 +47,15 @@ def token_weights(all_tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return per_token / per_token.mean().clamp_min(1e-12)
 
 
+def principal_directions(centered: torch.Tensor, k: int) -> torch.Tensor:
+    """(K_total, T, H, W) centered tokens -> (k, T, H, W) top principal directions, scaled
+    by their standard deviation so that unit coefficients mean typical deviations."""
+    flat = centered.reshape(centered.shape[0], -1)
+    _, s, v = torch.linalg.svd(flat, full_matrices=False)  # K_total is small: exact SVD is cheap
+    scale = s[:k] / max(1, flat.shape[0] - 1) ** 0.5
+    return (v[:k] * scale[:, None]).reshape(k, *centered.shape[1:])
+
+
 def masked_mse(pred, target, mask, weights=None):
     """pred, target: (B, T, H, W); mask: (T, H, W) bool; weights: (T,) or None."""
     err = (pred - target).pow(2) * mask
@@ -87,9 +96,13 @@ def train_generator(zoo_dir: str | Path, out_dir: str | Path, config: C.Generato
     mask = layout.value_mask.to(s.device)
     weights = token_weights(all_tokens, layout.value_mask).to(s.device) if s.token_weighting else None
     token_shape = (layout.n_tokens, *layout.token_shape)
+    n_basis = min(config.decoder.n_basis, all_tokens.shape[0] - 1) if config.decoder.n_basis else 0
     decoder = HyperConvDecoder(encoder.cond_shape(), token_shape, config.decoder.hidden_channels,
-                               config.decoder.kernel, config.decoder.layer_kernel)
-    decoder.init_output_bias(all_tokens.mean(dim=0))
+                               config.decoder.kernel, config.decoder.layer_kernel, n_basis)
+    mean_tokens = all_tokens.mean(dim=0)
+    decoder.init_output_bias(mean_tokens)
+    if n_basis:
+        decoder.init_basis(principal_directions(all_tokens - mean_tokens, n_basis))
     decoder.to(s.device)
     opt = torch.optim.AdamW(decoder.parameters(), lr=s.lr, weight_decay=s.weight_decay)
 
@@ -156,6 +169,7 @@ def train_generator(zoo_dir: str | Path, out_dir: str | Path, config: C.Generato
         "zoo": str(zoo_dir.resolve()),
         "cond_shape": list(encoder.cond_shape()),
         "token_shape": list(token_shape),
+        "n_basis": n_basis,
         "parameters": sum(p.numel() for p in decoder.parameters()),
         "train_time_s": round(elapsed, 1),
         "final_loss": losses[-1] if losses else None,
