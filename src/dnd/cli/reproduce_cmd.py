@@ -12,7 +12,7 @@ from dnd.errors import DndError
 
 def add_generator_flags(p) -> None:
     g = p.add_argument_group("generator")
-    g.add_argument("--gen-steps", type=int, default=600, help="generator training steps per held-out task")
+    g.add_argument("--gen-steps", type=int, default=200, help="generator training steps per held-out task")
     g.add_argument("--gen-batch-size", type=int, default=8)
     g.add_argument("--gen-lr", type=float, default=1e-3)
     g.add_argument("--n-prompts", type=int, default=128, help="N condition prompts")

@@ -28,7 +28,7 @@ def register(sub) -> None:
                    help="pooled sentence embeddings or the paper's token-level hidden states")
     p.add_argument("--n-prompts", type=int, default=128, help="N prompts per condition")
     p.add_argument("--encoder", default=DEFAULT_ENCODER)
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.1)

@@ -29,9 +29,9 @@ class DemoSettings:
     out: str = str(cache_dir() / "demo")
     train_tasks: tuple[str, ...] = ("sst2", "boolq", "mrpc", "sciq")
     held_out: str = "rte"
-    zoo_steps: int = 40
+    zoo_steps: int = 30
     zoo_lr: float = 1e-3  # few steps, so a larger rate than the paper's 1e-4
-    gen_steps: int = 300
+    gen_steps: int = 150
     limit: int = 80  # scored items
     base_model: str = DEFAULT_BASE_MODEL
 

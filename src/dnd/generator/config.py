@@ -33,7 +33,7 @@ class DecoderSettings:
 
 @dataclass(frozen=True)
 class GenTrainSettings:
-    steps: int = 600
+    steps: int = 200
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 0.1
