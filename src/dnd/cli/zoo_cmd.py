@@ -84,5 +84,7 @@ def _list(zoo_dir: str, as_json: bool) -> int:
     for r in rows:
         print(f"{r['task']:<16}{r['train_pool']:>7}{r['checkpoints']:>7}{r['steps']:>7}"
               f"{r['final_loss']:>9.4f}{r['wall_time_s']:>9.1f}")
+    total = sum(r["wall_time_s"] for r in rows)
+    print(f"{len(rows)} tasks, training wall time {total:.0f} s ({total / 60:.1f} min) in all")
     print("all checksums OK")
     return 0
