@@ -8,6 +8,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from dnd import __version__
 from dnd.errors import DndError
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages, never a hub
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # transformers' own deprecation notices (e.g. is_gradient_checkpointing) are not the user's concern
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
