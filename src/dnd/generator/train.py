@@ -9,7 +9,6 @@ never loaded. A training state is saved every `save_every` steps, so a killed ru
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.tokenizer import LoraLayout
 from dnd.tasks.registry import load_pools
 from dnd.zoo import manifest as zm
+from dnd.zoo.lora import warmup_cosine
 
 LAYOUT = "lora_layout.json"
 
@@ -106,12 +106,7 @@ def train_generator(zoo_dir: str | Path, out_dir: str | Path, config: C.Generato
     decoder.to(s.device)
     opt = torch.optim.AdamW(decoder.parameters(), lr=s.lr, weight_decay=s.weight_decay)
 
-    def lr_at(step: int) -> float:
-        if step < s.warmup_steps:
-            return (step + 1) / s.warmup_steps
-        return 0.5 * (1 + math.cos(math.pi * (step - s.warmup_steps) / max(1, s.steps - s.warmup_steps)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, s.warmup_steps, s.steps))
     rng = torch.Generator().manual_seed(s.seed)
     losses: list[float] = []
     start_step, elapsed = 0, 0.0

@@ -133,6 +133,14 @@ def lora_state_dict(peft_model) -> dict[str, torch.Tensor]:
     return {k: v.detach().float().cpu().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
 
 
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+    """LR multiplier at 0-based `step`: linear warm-up, then cosine decay to zero."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * t))
+
+
 def _autocast(device: str):
     """bf16 autocast on CUDA (weights stay fp32); plain fp32 on CPU."""
     if device.startswith("cuda"):
@@ -168,13 +176,8 @@ def train_lora(
     params = [p for p in peft_model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
-    def lr_at(step: int) -> float:  # step is 0-based
-        if step < settings.warmup_steps:
-            return (step + 1) / settings.warmup_steps
-        t = (step - settings.warmup_steps) / max(1, settings.steps - settings.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * t))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: warmup_cosine(step, settings.warmup_steps, settings.steps))
     peft_model.train()
     result, order, start = TrainResult(), [], time.perf_counter()
     bar = tqdm(range(settings.steps), desc=progress or "lora", leave=False, disable=progress is None)
