@@ -104,7 +104,7 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
         gen_dir = work / "generators" / held
         gen_info = train_generator(zoo_dir, gen_dir, s.generator, holdout=(held,), tasks=tuple(train_tasks))
         dnd_info = cache.get(f"dnd/{held}")
-        if dnd_info is None:
+        if dnd_info is None or not (work / "adapters" / held / zm.ADAPTER_WEIGHTS).exists():  # adapters are not committed
             gen = Generator.from_pretrained(gen_dir, device=s.device)
             gen.generate(cond_prompts)  # warm-up (loads the encoder), so the timing below is steady-state
             timings: dict = {}
