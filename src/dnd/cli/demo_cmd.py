@@ -21,8 +21,5 @@ def register(sub) -> None:
 def run(args) -> int:
     from dnd.evaluation.demo import DemoSettings, run_demo
 
-    s = DemoSettings(base_model=args.base_model)
-    if args.out:
-        s = DemoSettings(out=args.out, base_model=args.base_model)
-    run_demo(s)
+    run_demo(DemoSettings(out=args.out, base_model=args.base_model))
     return 0

@@ -26,7 +26,7 @@ from dnd.zoo.lora import LoraSettings, TrainSettings
 
 @dataclass(frozen=True)
 class DemoSettings:
-    out: str = str(cache_dir() / "demo")
+    out: str | None = None  # default: $DND_CACHE/demo
     train_tasks: tuple[str, ...] = ("sst2", "boolq", "mrpc", "sciq")
     held_out: str = "rte"
     zoo_steps: int = 30
@@ -37,7 +37,7 @@ class DemoSettings:
 
 
 def run_demo(s: DemoSettings) -> dict:
-    out = Path(s.out)
+    out = Path(s.out or cache_dir() / "demo")
     t_start = time.perf_counter()
     print(f"[1/4] zoo: one LoRA per task on {', '.join(s.train_tasks)} ({s.zoo_steps} steps each)", flush=True)
     build_zoo(ZooSettings(tasks=s.train_tasks, out=str(out / "zoo"), base_model=s.base_model, keep=5,

@@ -61,7 +61,6 @@ def generate_answers(model, tok, items: list[Item], shots=(), batch_size: int = 
     """Greedy continuations, left-padded batches, stopped at end-of-turn."""
     device = next(model.parameters()).device
     stop = end_of_turn_id(tok)
-    outputs: list[str] = []
     order = sorted(range(len(items)), key=lambda i: len(items[i].prompt))  # similar lengths per batch
     texts: dict[int, str] = {}
     for start in tqdm(range(0, len(order), batch_size), desc=progress or "generate", leave=False,
@@ -79,8 +78,7 @@ def generate_answers(model, tok, items: list[Item], shots=(), batch_size: int = 
                              pad_token_id=tok.pad_token_id)
         for j, i in enumerate(idx):
             texts[i] = tok.decode(out[j, width:], skip_special_tokens=True)
-    outputs = [texts[i] for i in range(len(items))]
-    return outputs
+    return [texts[i] for i in range(len(items))]
 
 
 @torch.no_grad()

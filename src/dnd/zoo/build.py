@@ -97,9 +97,7 @@ def build_zoo(settings: ZooSettings) -> dict:
     if settings.keep < 1 or settings.keep > settings.train.steps:
         raise mf.ZooError(f"--keep {settings.keep}: must be between 1 and --steps ({settings.train.steps})")
     zoo_dir = Path(settings.out)
-    model, _ = load_base_model(settings.base_model)
-    identity = base_model_identity(settings.base_model, model).to_json()
-    del model
+    identity = base_model_identity(settings.base_model).to_json()  # loads the model only if not cached
     lora = settings.lora.to_json()
     if (zoo_dir / mf.MANIFEST).exists():
         manifest = mf.load_manifest(zoo_dir)
