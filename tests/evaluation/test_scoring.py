@@ -32,6 +32,18 @@ def test_loglik_matches_hand_computation(tiny_model):
     assert all(abs(a[0] - b[0]) < 1e-4 for a, b in zip(batched, scores))
 
 
+def test_batched_loglik_agrees_with_shared_prompt(tiny_model):
+    """The GPU strategy (left-padded rows, explicit positions) scores exactly like the CPU one."""
+    model, tok = load_base_model(tiny_model)
+    items = ITEMS + [Item(prompt="Pick the animal.", answer="a big brown dog", choices=("a big brown dog", "rock"))]
+    shared = choice_logprobs(model, tok, items, share_prompt=True)
+    for batch_size in (1, 3, 16):
+        batched = choice_logprobs(model, tok, items, batch_size=batch_size, share_prompt=False)
+        for row_a, row_b in zip(shared, batched):
+            assert [n for _, n in row_a] == [n for _, n in row_b]
+            assert all(abs(a - b) < 1e-4 for (a, _), (b, _) in zip(row_a, row_b))
+
+
 def test_eval_is_deterministic(tiny_model):
     model, tok = load_base_model(tiny_model)
     for protocol in ("generate", "loglik"):

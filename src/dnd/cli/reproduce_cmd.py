@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 
 from dnd.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
 from dnd.errors import DndError
@@ -97,7 +96,7 @@ def run(args) -> int:
         suite=args.suite, out=args.out, zoo=args.zoo, tasks=tasks, train_on=args.train_on, protocols=protocols,
         limit=args.limit, icl_context=args.icl_context, batch_size=args.batch_size, base_model=args.base_model,
         device=args.device, zoo_train=zoo_train, zoo_keep=zoo_keep, generator=generator_config(args))
-    command = "dnd " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("dnd") else ""
-    results = run_reproduce(settings, command=command or f"dnd reproduce --suite {args.suite} --out {args.out}")
+    command = "dnd " + " ".join(shlex.quote(a) for a in args.argv)  # as typed, or as `python -m dnd.cli.main`
+    results = run_reproduce(settings, command=command)
     print(f"wrote {args.out}/{args.suite}.md, .json, .png ({len(results['tasks'])} task(s))")
     return 0

@@ -67,6 +67,10 @@ class Cache:
 
 def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
     out = Path(s.out)
+    if s.device.startswith("cuda"):
+        import torch
+
+        torch.set_float32_matmul_precision("high")  # TF32 for the fp32 base model: scoring speed
     work = out / "work" / s.suite  # caches, generators, adapters (not part of the report)
     tasks = list(s.tasks or SUITES[s.suite])
     zoo_dir = Path(s.zoo or work / "zoo")

@@ -81,21 +81,40 @@ def generate_answers(model, tok, items: list[Item], shots=(), batch_size: int = 
     return [texts[i] for i in range(len(items))]
 
 
-@torch.no_grad()
-def choice_logprobs(model, tok, items: list[Item], shots=(), batch_size: int = 16,
-                    max_length: int = 2048, progress: str | None = None) -> list[list[tuple[float, int]]]:
+def choice_logprobs(model, tok, items: list[Item], shots=(), batch_size: int = 16, max_length: int = 2048,
+                    progress: str | None = None, share_prompt: bool | None = None) -> list[list[tuple[float, int]]]:
     """For every item and choice: (sum of log-probs of the choice tokens, number of tokens).
 
-    The prompt is run once per item and its key/value cache shared by all of the item's
-    choices (a 4-choice item costs about one prompt, not four); `batch_size` is unused
-    here and kept for a uniform signature.
+    Two strategies give the same numbers (tests check it) at different costs:
+      share_prompt=True   the prompt runs once per item and its key/value cache serves all
+                          of the item's choices; best where compute is the limit (CPU)
+      share_prompt=False  every (prompt + choice) is one row of a left-padded batch of up
+                          to `batch_size` rows; best where kernel launches are (GPU)
+    None picks by the model's device.
     """
+    if share_prompt is None:
+        share_prompt = next(model.parameters()).device.type == "cpu"
+    if share_prompt:
+        return _logprobs_shared_prompt(model, tok, items, shots, max_length, progress)
+    return _logprobs_batched(model, tok, items, shots, batch_size, max_length, progress)
+
+
+def _requests(tok, items: list[Item], shots, max_length: int) -> list[tuple[list[int], list[list[int]]]]:
+    """(prompt ids, [choice ids]) per item; the prompt is cut so the longest choice fits."""
+    out = []
+    for it in items:
+        cids = [tok(c, add_special_tokens=False)["input_ids"] for c in it.choices]
+        out.append((_prompt_ids(tok, it, shots, max_length - max(map(len, cids))), cids))
+    return out
+
+
+@torch.no_grad()
+def _logprobs_shared_prompt(model, tok, items, shots, max_length, progress):
     device = next(model.parameters()).device
     scores = []
-    for it in tqdm(items, desc=progress or "loglik", leave=False, disable=progress is None):
-        cids = [tok(c, add_special_tokens=False)["input_ids"] for c in it.choices]
+    for pids, cids in tqdm(_requests(tok, items, shots, max_length), desc=progress or "loglik", leave=False,
+                           disable=progress is None):
         longest = max(map(len, cids))
-        pids = _prompt_ids(tok, it, shots, max_length - longest)
         out = model(input_ids=torch.tensor([pids], device=device), use_cache=True)
         first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # predicts each choice's first token
         cache = out.past_key_values
@@ -114,6 +133,37 @@ def choice_logprobs(model, tok, items: list[Item], shots=(), batch_size: int = 1
             lp = first[c[0]] + sum(logprobs[j, i - 1, c[i]] for i in range(1, len(c)))
             row.append((float(lp), len(c)))
         scores.append(row)
+    return scores
+
+
+@torch.no_grad()
+def _logprobs_batched(model, tok, items, shots, batch_size, max_length, progress):
+    device = next(model.parameters()).device
+    rows = [(i, pids + c, len(c)) for i, (pids, cids) in enumerate(_requests(tok, items, shots, max_length))
+            for c in cids]  # (item, prompt + choice ids, choice length)
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))  # similar lengths per batch
+    scores: list[list[tuple[float, int]]] = [[] for _ in items]
+    found: dict[int, tuple[float, int]] = {}
+    for start in tqdm(range(0, len(order), batch_size), desc=progress or "loglik", leave=False,
+                      disable=progress is None):
+        batch = [rows[r] for r in order[start : start + batch_size]]
+        width = max(len(seq) for _, seq, _ in batch)
+        keep = max(n for _, _, n in batch) + 1  # only the last positions are scored
+        input_ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for b, (_, seq, _) in enumerate(batch):
+            input_ids[b, width - len(seq):] = torch.tensor(seq)
+            attention[b, width - len(seq):] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # absolute-position models need this; RoPE does not
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                       position_ids=positions.to(device), logits_to_keep=keep).logits  # (B, keep, V)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        for b, (_, seq, n) in enumerate(batch):
+            # kept index t is absolute position width - keep + t, which predicts the token after it
+            target = torch.tensor(seq[-n:], device=device)
+            found[order[start + b]] = (float(logprobs[b, keep - 1 - n : keep - 1].gather(-1, target[:, None]).sum()), n)
+    for r in range(len(rows)):
+        scores[rows[r][0]].append(found[r])
     return scores
 
 
