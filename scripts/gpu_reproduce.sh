@@ -11,7 +11,7 @@
 # what `dnd reproduce` records in RESULTS_DIR/<suite>.md.
 set -euo pipefail
 out=${1:-results/gpu}
-dnd() { if command -v dnd >/dev/null; then command dnd "$@"; else python3 -m dnd.cli.main "$@"; fi; }
+dnd() { if type -P dnd >/dev/null; then command dnd "$@"; else python3 -m dnd.cli.main "$@"; fi; }
 zoo_flags=(--steps 300 --keep 10 --batch-size 16 --lr 3e-4 --max-length 256 --device cuda)
 flags=(--out "$out" --device cuda --limit 200 --protocols loglik,generate --batch-size 64
        --zoo-steps 300 --zoo-keep 10 --zoo-batch-size 16 --zoo-lr 3e-4 --zoo-max-length 256 --gen-steps 300)

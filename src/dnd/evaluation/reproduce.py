@@ -72,9 +72,10 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
 
         torch.set_float32_matmul_precision("high")  # TF32 for the fp32 base model: scoring speed
     work = out / "work" / s.suite  # caches, generators, adapters (not part of the report)
-    tasks = list(s.tasks or SUITES[s.suite])
+    suite = list(SUITES[s.suite])
+    tasks = list(s.tasks or suite)  # held out in turn; `--tasks` picks some, training still uses the suite
     zoo_dir = Path(s.zoo or work / "zoo")
-    build_zoo(ZooSettings(tasks=tuple(tasks), out=str(zoo_dir), lora=s.lora, train=s.zoo_train,
+    build_zoo(ZooSettings(tasks=tuple(suite if s.train_on == "suite" else tasks), out=str(zoo_dir), lora=s.lora, train=s.zoo_train,
                           keep=s.zoo_keep, base_model=s.base_model))
     manifest = zm.load_manifest(zoo_dir)
     cache = Cache(work)
@@ -100,8 +101,7 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
     for held in tqdm(tasks, desc=f"reproduce {s.suite}", unit="task"):
         train_pool, eval_pool = load_pools(held)
         items = eval_pool[: s.limit] if s.limit else eval_pool
-        pool = list(manifest["tasks"]) if s.train_on == "zoo" else tasks
-        train_tasks = [t for t in pool if t != held]
+        train_tasks = training_tasks(held, s.train_on, suite, list(manifest["tasks"]))
         cond_prompts = [it.prompt for it in train_pool[:n_cond]]  # never the scored items
 
         # DnD: a generator that never saw `held`, conditioned on its unlabeled prompts
@@ -150,9 +150,20 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
             acc["dnd"] = score(f"{held}/dnd_{'-'.join(sorted(train_tasks))}"[:200], dnd_state, items, protocol)
             row["protocols"][protocol] = _summarize(acc, train_tasks, held, near, k_max)
         row["cost"] = _cost(s, manifest, zoo_dir, held, items, row, dnd_info, score)
-        results["tasks"][held] = row
+        cache.put(f"rows/{held}", row)
+        # The report holds every suite task finished so far, by this run or an earlier or
+        # parallel one (e.g. `--tasks` halves run side by side), in suite order.
+        rows = {t: cache.get(f"rows/{t}") for t in suite}
+        results["tasks"] = {t: r for t, r in rows.items() if r is not None}
         _write(out, results)
     return results
+
+
+def training_tasks(held: str, train_on: str, suite: list[str], zoo_tasks: list[str]) -> list[str]:
+    """The zoo tasks a held-out task's generator learns from: the suite's others, or every
+    other task in the zoo. Never the held-out task; never narrowed by `--tasks`."""
+    pool = zoo_tasks if train_on == "zoo" else suite
+    return [t for t in pool if t != held]
 
 
 def _summarize(acc: dict, train_tasks: list[str], held: str, near: str, k_max: int) -> dict:
