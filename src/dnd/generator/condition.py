@@ -106,4 +106,4 @@ class ConditionEncoder:
         order = torch.randperm(features.shape[0], generator=generator)
         if len(order) < n:
             order = order.repeat(math.ceil(n / len(order)))
-        return features[order[:n]]
+        return features[order[:n].to(features.device)]

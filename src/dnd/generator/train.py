@@ -93,6 +93,10 @@ def train_generator(zoo_dir: str | Path, out_dir: str | Path, config: C.Generato
         pools[task] = encoder.cached_features(prompts)  # (n_pool, H, W)
 
     all_tokens = torch.cat(list(zoo_tokens.values()))  # (K_total, T, H, W)
+    # Keep the training data where the decoder is: on a GPU, stacking and copying each
+    # batch from host memory would cost more than the step itself.
+    zoo_tokens = {t: v.to(s.device) for t, v in zoo_tokens.items()}
+    pools = {t: v.to(s.device) for t, v in pools.items()}
     mask = layout.value_mask.to(s.device)
     weights = token_weights(all_tokens, layout.value_mask).to(s.device) if s.token_weighting else None
     token_shape = (layout.n_tokens, *layout.token_shape)
@@ -138,8 +142,8 @@ def train_generator(zoo_dir: str | Path, out_dir: str | Path, config: C.Generato
             k = int(torch.randint(zoo_tokens[task].shape[0], (1,), generator=rng))
             conds.append(ConditionEncoder.batch(pools[task], config.condition.n_prompts, rng))
             targets.append(zoo_tokens[task][k])
-        cond = torch.stack(conds).to(s.device)  # (B, N, H, W)
-        target = torch.stack(targets).to(s.device)  # (B, T, r, w + 2)
+        cond = torch.stack(conds)  # (B, N, H, W)
+        target = torch.stack(targets)  # (B, T, r, w + 2)
         cond = cond + s.cond_noise * torch.randn_like(cond)
         target = target + s.target_noise * torch.randn_like(target)
         loss = masked_mse(decoder(cond), target, mask, weights)
