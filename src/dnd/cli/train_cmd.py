@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--condition", choices=("pooled", "tokens"), default="pooled",
                    help="pooled sentence embeddings or the paper's token-level hidden states")
     p.add_argument("--n-prompts", type=int, default=128, help="N prompts per condition")
+    p.add_argument("--encoder-max-tokens", type=int, default=None,
+                   help="word pieces the encoder reads per prompt (default: the encoder's limit; "
+                        "lower is faster on a CPU, see benchmarks/bench_encoder.py)")
     p.add_argument("--encoder", default=DEFAULT_ENCODER)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=8)
@@ -65,7 +68,8 @@ def config_from_args(args):
                              weight_decay=args.weight_decay, warmup_steps=min(50, args.steps // 10 + 1),
                              cond_noise=args.cond_noise, target_noise=args.target_noise,
                              token_weighting=not args.no_token_weighting, seed=args.seed, device=args.device)
-    condition = ConditionSettings(encoder=args.encoder, kind=args.condition, n_prompts=args.n_prompts)
+    condition = ConditionSettings(encoder=args.encoder, kind=args.condition, n_prompts=args.n_prompts,
+                                  encoder_max_tokens=args.encoder_max_tokens)
     return GeneratorConfig(condition=condition, decoder=decoder, train=train, chunk=args.chunk)
 
 

@@ -30,9 +30,15 @@ class ConditionSettings:
     kind: str = "pooled"  # "pooled" | "tokens"
     n_prompts: int = 128  # N
     max_tokens: int = 32  # L, for kind="tokens"
+    # word pieces the encoder reads per prompt; None = the encoder's own limit (256 for
+    # MiniLM). Encoding is most of generation time on a CPU and grows with this.
+    encoder_max_tokens: int | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["encoder_max_tokens"] is None:
+            del d["encoder_max_tokens"]  # configs saved before the option existed stay equal
+        return d
 
 
 def fold(dim: int) -> tuple[int, int]:
@@ -74,6 +80,15 @@ class ConditionEncoder:
     def features(self, prompts: list[str], batch_size: int = 64) -> torch.Tensor:
         """(n, H, W) float32 features of each prompt."""
         s = self.settings
+        model, default_length = self.model, self.model.max_seq_length
+        model.max_seq_length = s.encoder_max_tokens or default_length  # the loaded encoder is shared
+        try:
+            return self._encode(prompts, batch_size)
+        finally:
+            model.max_seq_length = default_length
+
+    def _encode(self, prompts: list[str], batch_size: int) -> torch.Tensor:
+        s = self.settings
         if s.kind == "pooled":
             emb = self.model.encode(prompts, batch_size=batch_size, convert_to_tensor=True,
                                     normalize_embeddings=True, show_progress_bar=False)
@@ -89,7 +104,10 @@ class ConditionEncoder:
     def cached_features(self, prompts: list[str]) -> torch.Tensor:
         """`features`, memoized on disk."""
         s = self.settings
-        h = hashlib.sha256(f"{resolve_encoder(s.encoder)}|{s.kind}|{s.max_tokens}".encode())
+        key = f"{resolve_encoder(s.encoder)}|{s.kind}|{s.max_tokens}"
+        if s.encoder_max_tokens is not None:
+            key += f"|{s.encoder_max_tokens}"
+        h = hashlib.sha256(key.encode())
         for p in prompts:
             h.update(hashlib.sha256(p.encode()).digest())
         path = cache_dir() / "features" / f"{h.hexdigest()[:32]}.pt"
