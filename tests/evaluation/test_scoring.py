@@ -3,7 +3,7 @@
 import torch
 
 from dnd.assets import load_base_model
-from dnd.evaluation.scoring import choice_logprobs, evaluate_items, wilson
+from dnd.evaluation.scoring import MIN_NEW_TOKENS, choice_logprobs, evaluate_items, new_token_budget, wilson
 from dnd.tasks.items import Item
 from dnd.zoo.lora import format_prompt
 
@@ -57,3 +57,11 @@ def test_wilson():
     lo, hi = wilson(50, 100)
     assert abs(lo - 0.4038) < 1e-3 and abs(hi - 0.5962) < 1e-3
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_generation_budget_fits_the_longest_choice(tiny_model):
+    _, tok = load_base_model(tiny_model)
+    assert new_token_budget(tok, ITEMS) == MIN_NEW_TOKENS  # labels: the floor
+    ending = "then she picks up the brush and slowly paints the whole fence a bright shade of red"
+    long_item = Item(prompt="How does it end?", answer=ending, choices=(ending, "no"))
+    assert new_token_budget(tok, ITEMS + [long_item]) == len(tok(ending, add_special_tokens=False)["input_ids"]) + 2

@@ -89,7 +89,9 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
                                                       "lora": manifest["lora"]}, "tasks": {}}
 
     def score(key: str, state, items, protocol: str, shots=()) -> dict:
-        key = f"{protocol}/n{len(items)}/{key}"  # a different --limit is a different piece
+        # A different --limit is a different piece. "generate2": the decoding budget fits the
+        # longest choice; pieces of the first GPU run (8 new tokens) stay under "generate".
+        key = f"{'generate2' if protocol == 'generate' else protocol}/n{len(items)}/{key}"
         hit = cache.get(key)
         if hit is None:
             r = evaluate_items(runner.use(state).model, tok, items, protocol, shots=shots,

@@ -1,7 +1,8 @@
 """The two scoring protocols, batched across items.
 
-    generate  greedy decoding of a few tokens, stopped at the end-of-turn token; the
-              extracted answer must equal the label (exact match after normalization)
+    generate  greedy decoding, stopped at the end-of-turn token, with room to write the
+              longest choice out; the extracted answer must equal the label (exact
+              match after normalization)
     loglik    lm-evaluation-harness style: the choice with the highest log-likelihood
               given the prompt; reported raw (`acc`) and length-normalized per token
               (`acc_norm`, the headline: multi-token choices of different lengths)
@@ -55,18 +56,32 @@ def _prompt_ids(tok, item: Item, shots, max_length: int) -> list[int]:
     return ids[-max_length:]  # over-long prompts (many-shot ICL) lose their oldest turns
 
 
+MIN_NEW_TOKENS = 8  # enough for a label or a number
+
+
+def new_token_budget(tok, items: list[Item]) -> int:
+    """Tokens to decode for `items`: room for the longest choice written out in full (an
+    option-text answer cut short can never match), and at least MIN_NEW_TOKENS."""
+    longest = max((len(tok(c, add_special_tokens=False)["input_ids"]) for it in items for c in it.choices or ()),
+                  default=0)
+    return max(MIN_NEW_TOKENS, longest + 2)
+
+
 @torch.no_grad()
 def generate_answers(model, tok, items: list[Item], shots=(), batch_size: int = 16,
-                     max_new_tokens: int = 8, max_length: int = 2048, progress: str | None = None) -> list[str]:
-    """Greedy continuations, left-padded batches, stopped at end-of-turn."""
+                     max_new_tokens: int | None = None, max_length: int = 2048,
+                     progress: str | None = None) -> list[str]:
+    """Greedy continuations, left-padded batches, stopped at end-of-turn; `max_new_tokens`
+    None sizes the budget to the longest choice (`new_token_budget`)."""
     device = next(model.parameters()).device
     stop = end_of_turn_id(tok)
+    budget = max_new_tokens or new_token_budget(tok, items)  # one budget for all: batching cannot change answers
     order = sorted(range(len(items)), key=lambda i: len(items[i].prompt))  # similar lengths per batch
     texts: dict[int, str] = {}
     for start in tqdm(range(0, len(order), batch_size), desc=progress or "generate", leave=False,
                       disable=progress is None):
         idx = order[start : start + batch_size]
-        seqs = [_prompt_ids(tok, items[i], shots, max_length - max_new_tokens) for i in idx]
+        seqs = [_prompt_ids(tok, items[i], shots, max_length - budget) for i in idx]
         width = max(map(len, seqs))
         input_ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
         attention = torch.zeros_like(input_ids)
@@ -74,7 +89,7 @@ def generate_answers(model, tok, items: list[Item], shots=(), batch_size: int = 
             input_ids[j, width - len(s):] = torch.tensor(s)
             attention[j, width - len(s):] = 1
         out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                             max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop,
+                             max_new_tokens=budget, do_sample=False, eos_token_id=stop,
                              pad_token_id=tok.pad_token_id)
         for j, i in enumerate(idx):
             texts[i] = tok.decode(out[j, width:], skip_special_tokens=True)
