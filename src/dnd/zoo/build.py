@@ -1,7 +1,8 @@
 """Stage 1: build the checkpoint zoo, one LoRA per task with its late-phase trajectory.
 
-Resumable at task granularity: the manifest is rewritten (atomically) after each finished
-task, so a rerun skips finished tasks; an interrupted task restarts from scratch (training
+Resumable at task granularity: the manifest is rewritten (atomically, under a lock) after
+each finished task, so a rerun skips finished tasks, and processes given different tasks
+can build one zoo side by side; an interrupted task restarts from scratch (training
 is seeded, so it produces the same checkpoints). Every adapter directory is written under
 a temporary name and renamed when complete.
 """
@@ -99,21 +100,21 @@ def build_zoo(settings: ZooSettings) -> dict:
     zoo_dir = Path(settings.out)
     identity = base_model_identity(settings.base_model).to_json()  # loads the model only if not cached
     lora = settings.lora.to_json()
-    if (zoo_dir / mf.MANIFEST).exists():
-        manifest = mf.load_manifest(zoo_dir)
-        mf.check_compatible(manifest, identity, lora, zoo_dir)
-        mf.verify(zoo_dir, manifest)
-    else:
-        manifest = mf.new_manifest(identity, lora)
-        zoo_dir.mkdir(parents=True, exist_ok=True)
-        mf.save_manifest(zoo_dir, manifest)
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    with mf.locked(zoo_dir):  # another process may be creating or extending the same zoo
+        if (zoo_dir / mf.MANIFEST).exists():
+            manifest = mf.load_manifest(zoo_dir)
+            mf.check_compatible(manifest, identity, lora, zoo_dir)
+        else:
+            manifest = mf.new_manifest(identity, lora)
+            mf.save_manifest(zoo_dir, manifest)
+    mf.verify(zoo_dir, manifest)
     todo = [t for t in settings.tasks if t not in manifest["tasks"]]
     done = len(settings.tasks) - len(todo)
     if done:
         print(f"dnd zoo: {done} task(s) already in {zoo_dir}, training {len(todo)}", flush=True)
     for task in tqdm(todo, desc="zoo", unit="task"):
-        manifest["tasks"][task] = train_task(settings, task, zoo_dir)
-        mf.save_manifest(zoo_dir, manifest)
+        manifest = mf.add_task(zoo_dir, task, train_task(settings, task, zoo_dir))
     return manifest
 
 

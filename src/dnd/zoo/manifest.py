@@ -6,10 +6,13 @@ ZOO_DIR/
     <task>/full_shot/                the final adapter of the run (the task's full-shot LoRA)
     <task>/milestones/step_000009/   sparse early checkpoints (cost of reaching an accuracy)
     <task>/losses.json               training loss at every step
+    .lock                            taken while the manifest is updated (parallel builds)
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 from pathlib import Path
 
 from dnd.errors import DndError
@@ -19,6 +22,7 @@ MANIFEST = "manifest.json"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 LOSSES = "losses.json"
+LOCK = ".lock"
 FORMAT = "dnd-zoo/1"
 
 
@@ -45,6 +49,27 @@ def load_manifest(zoo_dir: str | Path) -> dict:
 
 def save_manifest(zoo_dir: str | Path, manifest: dict) -> None:
     write_json(Path(zoo_dir) / MANIFEST, manifest)
+
+
+@contextlib.contextmanager
+def locked(zoo_dir: str | Path):
+    """Hold the zoo's lock file, so that several `dnd zoo` processes training different
+    tasks into one zoo (one per task on a GPU) never lose each other's manifest entries."""
+    with open(Path(zoo_dir) / LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def add_task(zoo_dir: str | Path, task: str, entry: dict) -> dict:
+    """Record a finished task: re-read the manifest under the lock, add, write; return it."""
+    with locked(zoo_dir):
+        manifest = load_manifest(zoo_dir)
+        manifest["tasks"][task] = entry
+        save_manifest(zoo_dir, manifest)
+    return manifest
 
 
 def check_compatible(manifest: dict, base_model: dict, lora: dict, zoo_dir: str | Path) -> None:
