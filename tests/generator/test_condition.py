@@ -3,6 +3,7 @@
 import torch
 
 from dnd.generator.condition import ConditionEncoder, ConditionSettings, fold
+from dnd.generator.config import GeneratorConfig
 
 LONG = "Read the passage and answer. " + "The river rose slowly through the night while the town slept. " * 12
 SHORT = "Is it raining?"
@@ -32,6 +33,8 @@ def test_encoder_max_tokens_truncates_and_leaves_the_shared_encoder_alone():
 def test_settings_json_and_cache_keys(tmp_path, monkeypatch):
     monkeypatch.setenv("DND_CACHE", str(tmp_path))
     assert "encoder_max_tokens" not in ConditionSettings().to_json()  # older configs compare equal
+    assert "encoder_max_tokens" not in GeneratorConfig().to_json()["condition"]
+    assert GeneratorConfig.from_json(GeneratorConfig().to_json()) == GeneratorConfig()
     assert ConditionSettings(encoder_max_tokens=64).to_json()["encoder_max_tokens"] == 64
     ConditionEncoder(ConditionSettings()).cached_features([LONG])
     ConditionEncoder(ConditionSettings(encoder_max_tokens=16)).cached_features([LONG])

@@ -57,6 +57,7 @@ class GeneratorConfig:
 
     def to_json(self) -> dict:
         d = asdict(self)
+        d["condition"] = self.condition.to_json()
         d["decoder"]["hidden_channels"] = list(self.decoder.hidden_channels)
         return d
 
