@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from dnd.assets import DEFAULT_BASE_MODEL
 from dnd.evaluation import baselines
 from dnd.evaluation.adapters import AdapterModel, average_states, read_adapter
-from dnd.evaluation.scoring import evaluate_items
+from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
 from dnd.fileio import read_json, write_json
 from dnd.generator.condition import ConditionEncoder, ConditionSettings
 from dnd.generator.config import GeneratorConfig
@@ -75,7 +75,8 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
     suite = list(SUITES[s.suite])
     tasks = list(s.tasks or suite)  # held out in turn; `--tasks` picks some, training still uses the suite
     zoo_dir = Path(s.zoo or work / "zoo")
-    build_zoo(ZooSettings(tasks=tuple(suite if s.train_on == "suite" else tasks), out=str(zoo_dir), lora=s.lora, train=s.zoo_train,
+    zoo_tasks = suite if s.train_on == "suite" else tasks  # "zoo": the zoo's other tasks, whatever they are
+    build_zoo(ZooSettings(tasks=tuple(zoo_tasks), out=str(zoo_dir), lora=s.lora, train=s.zoo_train,
                           keep=s.zoo_keep, base_model=s.base_model))
     manifest = zm.load_manifest(zoo_dir)
     cache = Cache(work)
@@ -89,9 +90,7 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
                                                       "lora": manifest["lora"]}, "tasks": {}}
 
     def score(key: str, state, items, protocol: str, shots=()) -> dict:
-        # A different --limit is a different piece. "generate2": the decoding budget fits the
-        # longest choice; pieces of the first GPU run (8 new tokens) stay under "generate".
-        key = f"{'generate2' if protocol == 'generate' else protocol}/n{len(items)}/{key}"
+        key = f"{CACHE_NAMES[protocol]}/n{len(items)}/{key}"  # a different --limit is a different piece
         hit = cache.get(key)
         if hit is None:
             r = evaluate_items(runner.use(state).model, tok, items, protocol, shots=shots,

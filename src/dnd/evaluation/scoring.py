@@ -22,6 +22,9 @@ from dnd.tasks.items import Item
 from dnd.zoo.lora import end_of_turn_id, format_prompt
 
 PROTOCOLS = ("generate", "loglik")
+# Names under which results of a protocol are cached; a name changes with the protocol's
+# rule. generate2: the decoding budget fits the longest choice (generate: 8 new tokens).
+CACHE_NAMES = {"generate": "generate2", "loglik": "loglik"}
 
 
 @dataclass
@@ -49,6 +52,17 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> (input_ids, attention_mask), both (B, longest), padded on the left."""
+    width = max(map(len, seqs))
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for j, s in enumerate(seqs):
+        input_ids[j, width - len(s):] = torch.tensor(s)
+        attention[j, width - len(s):] = 1
+    return input_ids, attention
 
 
 def _prompt_ids(tok, item: Item, shots, max_length: int) -> list[int]:
@@ -81,13 +95,9 @@ def generate_answers(model, tok, items: list[Item], shots=(), batch_size: int = 
     for start in tqdm(range(0, len(order), batch_size), desc=progress or "generate", leave=False,
                       disable=progress is None):
         idx = order[start : start + batch_size]
-        seqs = [_prompt_ids(tok, items[i], shots, max_length - budget) for i in idx]
-        width = max(map(len, seqs))
-        input_ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        for j, s in enumerate(seqs):
-            input_ids[j, width - len(s):] = torch.tensor(s)
-            attention[j, width - len(s):] = 1
+        input_ids, attention = _left_pad([_prompt_ids(tok, items[i], shots, max_length - budget) for i in idx],
+                                         tok.pad_token_id)
+        width = input_ids.shape[1]
         out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
                              max_new_tokens=budget, do_sample=False, eos_token_id=stop,
                              pad_token_id=tok.pad_token_id)
@@ -157,28 +167,23 @@ def _logprobs_batched(model, tok, items, shots, batch_size, max_length, progress
     rows = [(i, pids + c, len(c)) for i, (pids, cids) in enumerate(_requests(tok, items, shots, max_length))
             for c in cids]  # (item, prompt + choice ids, choice length)
     order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))  # similar lengths per batch
-    scores: list[list[tuple[float, int]]] = [[] for _ in items]
-    found: dict[int, tuple[float, int]] = {}
+    found: dict[int, tuple[float, int]] = {}  # row -> (log-prob, choice length)
     for start in tqdm(range(0, len(order), batch_size), desc=progress or "loglik", leave=False,
                       disable=progress is None):
         batch = [rows[r] for r in order[start : start + batch_size]]
-        width = max(len(seq) for _, seq, _ in batch)
         keep = max(n for _, _, n in batch) + 1  # only the last positions are scored
-        input_ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        for b, (_, seq, _) in enumerate(batch):
-            input_ids[b, width - len(seq):] = torch.tensor(seq)
-            attention[b, width - len(seq):] = 1
+        input_ids, attention = _left_pad([seq for _, seq, _ in batch], tok.pad_token_id)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # absolute-position models need this; RoPE does not
         logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
                        position_ids=positions.to(device), logits_to_keep=keep).logits  # (B, keep, V)
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         for b, (_, seq, n) in enumerate(batch):
-            # kept index t is absolute position width - keep + t, which predicts the token after it
+            # kept index t is the (keep - t)-th position from the end; it predicts the token after it
             target = torch.tensor(seq[-n:], device=device)
             found[order[start + b]] = (float(logprobs[b, keep - 1 - n : keep - 1].gather(-1, target[:, None]).sum()), n)
-    for r in range(len(rows)):
-        scores[rows[r][0]].append(found[r])
+    scores: list[list[tuple[float, int]]] = [[] for _ in items]
+    for r, (i, _, _) in enumerate(rows):  # rows are in item, then choice order
+        scores[i].append(found[r])
     return scores
 
 
