@@ -43,6 +43,8 @@ class TaskSpec:
     answer_format  "yes/no", "label", "option text", "number", "final answer" or "code"
     build          makes all its items (called once per process, through `load_pools`)
     eval_size      how many items to score at most (fewer when the data is small)
+    eval_only      a reason (e.g. the BIG-bench canary) why no LoRA, zoo, generator or
+                   multi-task adapter may ever train on this task; None for trainable tasks
     """
 
     name: str
@@ -51,6 +53,7 @@ class TaskSpec:
     answer_format: str
     build: Callable[[], list[Item]] = field(repr=False, compare=False)
     eval_size: int = 200
+    eval_only: str | None = None
 
     @property
     def suite(self) -> str:
@@ -151,6 +154,21 @@ def resolve_tasks(names: str) -> list[TaskSpec]:
     if not out:
         raise DndError("no task given")
     return list(out.values())
+
+
+class EvalOnlyError(DndError):
+    """Training was asked for on an evaluation-only task."""
+
+
+def check_trainable(names) -> None:
+    """Raise EvalOnlyError (one line: task and reason) if any of `names` is evaluation-only.
+
+    Every path that trains on task data (zoo, generator training, multi-task LoRA) calls
+    this before reading a single item. Unknown names are left to the caller."""
+    for name in names:
+        spec = TASKS.get(name)
+        if spec is not None and spec.eval_only:
+            raise EvalOnlyError(f"task '{name}' is evaluation-only and cannot be trained on: {spec.eval_only}")
 
 
 def _prompt_key(item: Item) -> str:
