@@ -189,3 +189,4 @@ def build_humaneval() -> list[Item]:
         prompt = f"Complete this Python function:\n\n{stub.strip()}\n\nAnswer with Python code only."
         items.append(Item(prompt=prompt, answer=(stub + d["canonical_solution"]).strip()))
     return items
+WIDE_SPECS: list[tuple] = []

@@ -26,6 +26,9 @@ from typing import Callable
 
 from dnd.errors import DndError
 from dnd.tasks import builders as b
+from dnd.tasks import builders_bigbench as bb
+from dnd.tasks import builders_evals as ev
+from dnd.tasks import builders_rg as rg
 from dnd.tasks import builders_wide as w
 from dnd.tasks import sources
 from dnd.tasks.items import Item
@@ -103,6 +106,14 @@ _SPECS: list[TaskSpec] = [
     _t("mbpp", "math_code", "code", "code", w.build_mbpp),
     _t("humaneval", "math_code", "code", "code", w.build_humaneval),
 ]
+
+# The wide training library: each builder module lists its tasks as
+# (name, domain, answer_format, build); see those modules for what was dropped and why.
+for _name, _domain, _fmt, _build in (*w.WIDE_SPECS, *ev.SPECS, *rg.SPECS):
+    _SPECS.append(_t(_name, "wide", _domain, _fmt, _build))
+# The never-trained test bed: BIG-bench JSON tasks, evaluation only (the canary).
+for _name, _domain, _fmt, _build in bb.SPECS:
+    _SPECS.append(TaskSpec(_name, ("unseen",), _domain, _fmt, _build, eval_size=bb.EVAL_SIZE, eval_only=bb.CANARY))
 
 TASKS: dict[str, TaskSpec] = {s.name: s for s in _SPECS}
 
