@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from dnd.assets import DEFAULT_BASE_MODEL
+from dnd.cli.args import nonneg_int, positive_int
 from dnd.errors import DndError
 
 
@@ -12,7 +13,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "eval",
         help="score the base model or an adapter on a task's eval pool or a labeled file",
-        description="Accuracy with a 95%% Wilson interval. Protocols: generate (greedy decoding, "
+        description="Accuracy with a 95% Wilson interval. Protocols: generate (greedy decoding, "
         "answer extracted and exact-matched) and loglik (choice with the highest length-normalized "
         "log-likelihood; raw log-likelihood accuracy reported too). Without --adapter: the base model.",
     )
@@ -21,9 +22,9 @@ def register(sub) -> None:
     src.add_argument("--task-file", metavar="FILE", help="a labeled .jsonl task file")
     p.add_argument("--adapter", metavar="DIR", help="a PEFT adapter directory")
     p.add_argument("--protocol", choices=("generate", "loglik"), default="loglik")
-    p.add_argument("--limit", type=int, default=None, help="score only the first N items")
-    p.add_argument("--shots", type=int, default=0, help="k labeled train-pool examples in context (built-in tasks)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=positive_int, default=None, help="score only the first N items")
+    p.add_argument("--shots", type=nonneg_int, default=0, help="k labeled train-pool examples in context (built-in tasks)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--json", action="store_true", help="print JSON with per-item predictions")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     p.add_argument("--device", default="cpu")

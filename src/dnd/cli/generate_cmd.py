@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 
+from dnd.cli.args import nonneg_int
 from dnd.errors import DndError
 
 
@@ -21,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="ADAPTER_DIR")
     p.add_argument("--base-model", default=None,
                    help="check the generator was built for this base model (default alias, HF id or dir)")
-    p.add_argument("--seed", type=int, default=0, help="which N prompts are sampled when the file has more")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="which N prompts are sampled when the file has more")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 

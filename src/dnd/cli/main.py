@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from dnd import __version__
+from dnd.cli.args import OneLineParser
 from dnd.errors import DndError
 
 # Subcommand modules, in the order of the pipeline.
@@ -18,7 +19,7 @@ COMMANDS = ["tasks", "zoo", "train", "generate", "eval", "reproduce", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dnd",
         description="Drag-and-Drop LLMs: turn a handful of unlabeled task prompts into a "
         "PEFT LoRA adapter in about a second, with no training run.",
@@ -36,6 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_progress_bars() -> None:
+    """Progress bars only on a terminal: when stderr is a pipe or a log file, every tqdm bar
+    (dnd's and the libraries') is disabled, whatever its caller passed as `disable`."""
+    if sys.stderr.isatty():
+        return
+    os.environ["TQDM_DISABLE"] = "1"
+    import tqdm.std
+
+    init = tqdm.std.tqdm.__init__
+    if getattr(init, "dnd_quiet", False):
+        return  # already done (main called twice in one process)
+
+    def quiet_init(self, *args, **kwargs):
+        kwargs["disable"] = True
+        init(self, *args, **kwargs)
+
+    quiet_init.dnd_quiet = True
+    tqdm.std.tqdm.__init__ = quiet_init
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages, never a hub
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -47,11 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    quiet_progress_bars()
     try:
         return int(args.func(args) or 0)
     except DndError as e:
         print(f"dnd: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the file system refused (unwritable path, disk full): the user's to fix
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"dnd: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("dnd: interrupted (finished work is kept; rerun the same command to resume)", file=sys.stderr)
         return 130

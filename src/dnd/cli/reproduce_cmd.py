@@ -6,30 +6,31 @@ import argparse
 import shlex
 
 from dnd.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
+from dnd.cli.args import nonneg_int, positive_float, positive_int
 from dnd.errors import DndError
 
 
 def add_generator_flags(p) -> None:
     g = p.add_argument_group("generator")
-    g.add_argument("--gen-steps", type=int, default=200, help="generator training steps per held-out task")
-    g.add_argument("--gen-batch-size", type=int, default=8)
-    g.add_argument("--gen-lr", type=float, default=1e-3)
-    g.add_argument("--n-prompts", type=int, default=128, help="N condition prompts")
+    g.add_argument("--gen-steps", type=positive_int, default=200, help="generator training steps per held-out task")
+    g.add_argument("--gen-batch-size", type=positive_int, default=8)
+    g.add_argument("--gen-lr", type=positive_float, default=1e-3)
+    g.add_argument("--n-prompts", type=positive_int, default=128, help="N condition prompts")
     g.add_argument("--condition", choices=("pooled", "tokens"), default="pooled")
-    g.add_argument("--encoder-max-tokens", type=int, default=None, help="word pieces the encoder reads per prompt")
+    g.add_argument("--encoder-max-tokens", type=positive_int, default=None, help="word pieces the encoder reads per prompt")
     g.add_argument("--hidden-channels", default=None, help="decoder stage channels, e.g. 64,64")
     g.add_argument("--size", choices=("cpu", "paper"), default="cpu")
-    g.add_argument("--n-basis", type=int, default=16, help="basis head size (0: the paper's conv output)")
+    g.add_argument("--n-basis", type=nonneg_int, default=16, help="basis head size (0: the paper's conv output)")
     g.add_argument("--encoder", default=DEFAULT_ENCODER)
 
 
 def add_zoo_flags(p) -> None:
     z = p.add_argument_group("zoo (built for the suite's tasks missing from --zoo)")
-    z.add_argument("--zoo-steps", type=int, default=None, help="default: 150 CPU, 300 CUDA")
-    z.add_argument("--zoo-keep", type=int, default=None, help="default: 10 CPU, 50 CUDA")
-    z.add_argument("--zoo-lr", type=float, default=1e-4)
-    z.add_argument("--zoo-batch-size", type=int, default=8)
-    z.add_argument("--zoo-max-length", type=int, default=256)
+    z.add_argument("--zoo-steps", type=positive_int, default=None, help="default: 150 CPU, 300 CUDA")
+    z.add_argument("--zoo-keep", type=positive_int, default=None, help="default: 10 CPU, 50 CUDA")
+    z.add_argument("--zoo-lr", type=positive_float, default=1e-4)
+    z.add_argument("--zoo-batch-size", type=positive_int, default=8)
+    z.add_argument("--zoo-max-length", type=positive_int, default=256)
 
 
 def register(sub) -> None:
@@ -49,9 +50,9 @@ def register(sub) -> None:
     p.add_argument("--train-on", choices=("suite", "zoo"), default="suite",
                    help="generator trains on the suite's other tasks, or on every other task of the zoo")
     p.add_argument("--protocols", default="loglik,generate")
-    p.add_argument("--limit", type=int, default=None, help="scored items per task (default: the whole eval pool)")
-    p.add_argument("--icl-context", type=int, default=2048, help="token budget that sets the largest k for k-shot ICL")
-    p.add_argument("--batch-size", type=int, default=16, help="evaluation batch size")
+    p.add_argument("--limit", type=positive_int, default=None, help="scored items per task (default: the whole eval pool)")
+    p.add_argument("--icl-context", type=positive_int, default=2048, help="token budget that sets the largest k for k-shot ICL")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="evaluation batch size")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     p.add_argument("--device", default="cpu")
     add_zoo_flags(p)

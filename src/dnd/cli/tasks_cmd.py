@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from dnd.cli.args import positive_int
 from dnd.errors import DndError
 
 
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--check", metavar="FILE", help="validate a .jsonl or .txt task file")
     what.add_argument("--show", metavar="NAME", help="print a few items of task NAME")
-    p.add_argument("--n", type=int, default=3, help="how many items --show prints (default 3)")
+    p.add_argument("--n", type=positive_int, default=3, help="how many items --show prints (default 3)")
     p.add_argument("--pool", choices=("eval", "train"), default="eval", help="which pool --show reads (default eval)")
     p.set_defaults(func=run)
 

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import replace
 
 from dnd.assets import DEFAULT_ENCODER
+from dnd.cli.args import nonneg_float, nonneg_int, positive_float, positive_int
 from dnd.errors import DndError
 
 
@@ -26,22 +27,22 @@ def register(sub) -> None:
     p.add_argument("--hidden-channels", default=None, help="decoder stage channels, e.g. 64,64 (overrides --size)")
     p.add_argument("--condition", choices=("pooled", "tokens"), default="pooled",
                    help="pooled sentence embeddings or the paper's token-level hidden states")
-    p.add_argument("--n-prompts", type=int, default=128, help="N prompts per condition")
-    p.add_argument("--encoder-max-tokens", type=int, default=None,
+    p.add_argument("--n-prompts", type=positive_int, default=128, help="N prompts per condition")
+    p.add_argument("--encoder-max-tokens", type=positive_int, default=None,
                    help="word pieces the encoder reads per prompt (default: the encoder's limit; "
                         "lower is faster on a CPU, see benchmarks/bench_encoder.py)")
     p.add_argument("--encoder", default=DEFAULT_ENCODER)
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--cond-noise", type=float, default=1e-4)
-    p.add_argument("--target-noise", type=float, default=1e-5)
+    p.add_argument("--steps", type=positive_int, default=200)
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--weight-decay", type=nonneg_float, default=0.1)
+    p.add_argument("--cond-noise", type=nonneg_float, default=1e-4)
+    p.add_argument("--target-noise", type=nonneg_float, default=1e-5)
     p.add_argument("--no-token-weighting", action="store_true", help="plain MSE instead of weighting tokens by variability")
-    p.add_argument("--n-basis", type=int, default=16,
+    p.add_argument("--n-basis", type=nonneg_int, default=16,
                    help="basis-coefficient head with this many basis adapters (0: the paper's conv output)")
-    p.add_argument("--chunk", type=int, default=None, help="LoRA token chunk width (default: inferred)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chunk", type=positive_int, default=None, help="LoRA token chunk width (default: inferred)")
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from dnd.assets import DEFAULT_BASE_MODEL
+from dnd.cli.args import nonneg_int, positive_float, positive_int
 from dnd.errors import DndError
 
 
@@ -25,15 +26,15 @@ def register(sub) -> None:
     p.add_argument("--list", metavar="ZOO_DIR", help="summarize an existing zoo and verify its checksums")
     p.add_argument("--plot", metavar="ZOO_DIR", help="write ZOO_DIR/losses.png with every task's loss curve")
     p.add_argument("--json", action="store_true", help="with --list: print JSON")
-    p.add_argument("--rank", type=int, default=8, help="LoRA rank r")
-    p.add_argument("--alpha", type=int, default=16, help="lora_alpha")
+    p.add_argument("--rank", type=positive_int, default=8, help="LoRA rank r")
+    p.add_argument("--alpha", type=positive_int, default=16, help="lora_alpha")
     p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
-    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (cosine decay)")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps per task (default: 150 CPU, 300 CUDA)")
-    p.add_argument("--keep", type=int, default=None, help="checkpoints kept per task (default: 10 CPU, 50 CUDA)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-length", type=int, default=256, help="longest item in tokens (long prompts lose their middle)")
-    p.add_argument("--seed", type=int, default=0, help="batch sampling seed")
+    p.add_argument("--lr", type=positive_float, default=1e-4, help="AdamW learning rate (cosine decay)")
+    p.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per task (default: 150 CPU, 300 CUDA)")
+    p.add_argument("--keep", type=positive_int, default=None, help="checkpoints kept per task (default: 10 CPU, 50 CUDA)")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--max-length", type=positive_int, default=256, help="longest item in tokens (long prompts lose their middle)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="batch sampling seed")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="default alias, HF model id or local dir")
     p.set_defaults(func=run)
