@@ -1,0 +1,243 @@
+"""The BIG-bench data behind the `unseen` suite: fetched once, cached as plain task.json files.
+
+The tasks come from the `bigbench==1.0.0` sdist on PyPI (358 MB). The package is never
+installed or imported (its set-up pulls heavy, pinned dependencies by direct URL, so even
+`pip download` refuses it). This set-up step instead
+
+  1. reads the PyPI simple index page of `bigbench` and takes the link to
+     bigbench-1.0.0.tar.gz (or uses a local copy: `--tarball PATH` or $DND_BIGBENCH_TARBALL),
+  2. downloads it to a temporary file and checks its SHA-256 against SDIST_SHA256,
+  3. streams the archive and keeps only the task.json files the `unseen` suite reads
+     (bigbench-1.0.0/bigbench/benchmark_tasks/<task>[/<subtask>]/task.json),
+  4. writes them, with a MANIFEST.json of their sizes and SHA-256s, to
+     <cache>/bigbench/<task>[/<subtask>]/task.json, where <cache> is $DND_CACHE or
+     ~/.cache/dnd; the folder is built under a temporary name and renamed, so a kill
+     leaves either the old cache or the complete new one,
+  5. deletes the tarball.
+
+Run it as `python -m dnd.tasks.bigbench_fetch` (`make setup` does). When the cache already
+holds every file the suite needs it returns at once (a stat per file, no hashing).
+Readers (`read_task_json`) check each file against the manifest and raise MissingDataError,
+one line saying how to fetch, when the cache is missing, incomplete or corrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import re
+import sys
+import tarfile
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from dnd.assets import cache_dir
+from dnd.errors import DndError
+from dnd.fileio import atomic_dir, sha256_file, write_json
+from dnd.tasks.sources import MissingDataError
+
+SDIST_NAME = "bigbench-1.0.0.tar.gz"
+SDIST_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
+INDEX_URL = "https://pypi.org/simple/bigbench/"
+TARBALL_ENV = "DND_BIGBENCH_TARBALL"
+MEMBER_PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
+MANIFEST = "MANIFEST.json"
+FETCH_HINT = "run `make setup` or `python -m dnd.tasks.bigbench_fetch`"
+
+
+def bigbench_dir() -> Path:
+    """Where the cached task.json files live: <cache>/bigbench."""
+    return cache_dir() / "bigbench"
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@functools.lru_cache(maxsize=None)
+def _manifest(root: Path) -> dict:
+    try:
+        return _read_manifest_files(root)
+    except FileNotFoundError:
+        raise MissingDataError(f"BIG-bench data is not cached in {root}; {FETCH_HINT}") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MissingDataError(
+            f"{root / MANIFEST}: unreadable BIG-bench cache manifest ({e}); {FETCH_HINT} --force"
+        ) from None
+
+
+def _read_manifest_files(root: Path) -> dict:
+    with open(root / MANIFEST, encoding="utf-8") as f:
+        files = json.load(f)["files"]
+    if not isinstance(files, dict):
+        raise TypeError("'files' is not an object")
+    return files
+
+
+def read_task_json(task: str) -> dict:
+    """The parsed task.json of a BIG-bench task or subtask (e.g. 'arithmetic/2_digit_addition'),
+    checked against the cache manifest (size and SHA-256); MissingDataError if absent or corrupt."""
+    root = bigbench_dir()
+    entry = _manifest(root).get(task)
+    if entry is None:
+        raise MissingDataError(f"BIG-bench task '{task}' is not in the cache {root}; {FETCH_HINT}")
+    path = root / task / "task.json"
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise MissingDataError(f"{path}: cannot read ({e.strerror}); {FETCH_HINT} --force") from None
+    if len(data) != entry.get("size") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise MissingDataError(f"{path}: corrupt (size or checksum differs from {MANIFEST}); {FETCH_HINT} --force")
+    return json.loads(data)
+
+
+def clear_caches() -> None:
+    _manifest.cache_clear()
+
+
+def is_cached(tasks) -> bool:
+    """Whether every task's file is in the cache with the manifest's size (no hashing)."""
+    root = bigbench_dir()
+    try:
+        files = _read_manifest_files(root)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for task in tasks:
+        entry = files.get(task)
+        path = root / task / "task.json"
+        if not isinstance(entry, dict) or not path.is_file() or path.stat().st_size != entry.get("size"):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------- fetching
+
+
+def sdist_url(index_url: str = INDEX_URL) -> str:
+    """The download link of SDIST_NAME on a PyPI simple index page (fragment removed)."""
+    try:
+        with urllib.request.urlopen(index_url, timeout=60) as r:
+            page = r.read().decode("utf-8", "replace")
+    except OSError as e:
+        raise DndError(f"cannot read the package index {index_url} ({e}); set {TARBALL_ENV} to a local {SDIST_NAME}") from None
+    for href in re.findall(r'href="([^"]+)"', page):
+        url = urllib.parse.urljoin(index_url, href)
+        if urllib.parse.urlsplit(url).path.endswith("/" + SDIST_NAME):
+            return urllib.parse.urldefrag(url)[0]
+    raise DndError(f"{index_url}: no link to {SDIST_NAME}")
+
+
+def _download(url: str, dest: Path) -> None:
+    tty = sys.stderr.isatty()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as r, open(dest, "wb") as f:
+            total, done = int(r.headers.get("Content-Length") or 0), 0
+            while block := r.read(1 << 20):
+                f.write(block)
+                done += len(block)
+                if tty and total:
+                    print(f"\r  {done >> 20}/{total >> 20} MiB", end="", file=sys.stderr, flush=True)
+        if tty:
+            print(file=sys.stderr)
+    except OSError as e:
+        raise DndError(f"download of {url} failed ({e}); set {TARBALL_ENV} to a local {SDIST_NAME}") from None
+
+
+def extract(tarball: Path, tasks, out: Path) -> None:
+    """Stream `tarball` once and write each task's task.json (and the manifest) under `out`."""
+    wanted = {f"{MEMBER_PREFIX}{t}/task.json": t for t in tasks}
+    files: dict[str, dict] = {}
+    try:
+        with tarfile.open(tarball, "r|gz") as tar:
+            for member in tar:
+                task = wanted.get(member.name)
+                if task is None or not member.isfile():
+                    continue
+                data = tar.extractfile(member).read()
+                (out / task).mkdir(parents=True, exist_ok=True)
+                (out / task / "task.json").write_bytes(data)
+                files[task] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    except (OSError, tarfile.TarError, EOFError) as e:
+        raise DndError(f"{tarball}: unreadable archive ({e})") from None
+    missing = sorted(set(wanted.values()) - set(files))
+    if missing:
+        raise DndError(f"{tarball}: no task.json for {', '.join(missing)}")
+    write_json(out / MANIFEST, {"source": SDIST_NAME, "sha256": SDIST_SHA256, "files": dict(sorted(files.items()))})
+
+
+def fetch(tasks, tarball: str | Path | None = None, force: bool = False) -> str:
+    """Make sure every task's task.json is cached; returns a one-line summary."""
+    tasks = sorted(set(tasks))
+    root = bigbench_dir()
+    if not force and is_cached(tasks):
+        return f"BIG-bench cache complete: {len(tasks)} task files in {root}"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp_download = None
+    try:
+        if tarball is None:
+            fd, name = tempfile.mkstemp(prefix=".bigbench-", suffix=".tar.gz", dir=root.parent)
+            os.close(fd)
+            tmp_download = Path(name)
+            url = sdist_url()
+            print(f"downloading {url}", file=sys.stderr)
+            _download(url, tmp_download)
+            tarball = tmp_download
+        tarball = Path(tarball)
+        if not tarball.is_file():
+            raise DndError(f"{tarball}: no such file (given by --tarball or ${TARBALL_ENV})")
+        digest = sha256_file(tarball)
+        if digest != SDIST_SHA256:
+            raise DndError(f"{tarball}: SHA-256 {digest} is not that of {SDIST_NAME} ({SDIST_SHA256})")
+        atomic_dir(root, lambda out: extract(tarball, tasks, out))
+    finally:
+        if tmp_download is not None and tmp_download.exists():
+            tmp_download.unlink()
+    clear_caches()
+    return f"BIG-bench cache written: {len(tasks)} task files in {root}"
+
+
+def main(argv=None) -> int:
+    from dnd.tasks.builders_bigbench import required_files
+
+    p = argparse.ArgumentParser(
+        prog="python -m dnd.tasks.bigbench_fetch",
+        description=f"Cache the BIG-bench task.json files of the unseen suite (from {SDIST_NAME} on PyPI).",
+    )
+    p.add_argument("--tarball", default=os.environ.get(TARBALL_ENV),
+                   help=f"a local {SDIST_NAME} instead of downloading it (default: ${TARBALL_ENV})")
+    p.add_argument("--force", action="store_true", help="rebuild the cache even if it looks complete")
+    p.add_argument("--report", action="store_true",
+                   help="then build every unseen task and print what was read, dropped and kept")
+    args = p.parse_args(argv)
+    try:
+        print(fetch(required_files(), tarball=args.tarball or None, force=args.force))
+        if args.report:
+            print_report()
+    except DndError as e:
+        print(f"dnd: error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+def print_report() -> None:
+    """Per unseen task: examples read, dropped by reason, unique items, pool sizes."""
+    from dnd.tasks import builders_bigbench as bb
+    from dnd.tasks.registry import load_pools
+
+    reasons = ("several correct", "duplicate options", "too long", "other")
+    print("| task | domain | format | files | examples | " + " | ".join(reasons) + " | items | eval | train |")
+    print("|" + "---|" * (9 + len(reasons)))
+    for t in bb.TASKS:
+        train, evals = load_pools(t.name)
+        st = bb.STATS[t.name]
+        cells = [t.name, t.domain, t.answer_format, len(t.files), st["examples"], *(st[r] for r in reasons),
+                 st["items"], len(evals), len(train)]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
