@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 .PHONY: setup demo test bench clean
 
 setup: $(VENV)/.installed
+	$(BIN)/python -m dnd.tasks.bigbench_fetch  # BIG-bench task files of the unseen suite (cached; instant when present)
 
 $(VENV)/.installed: requirements.txt requirements-assets.txt pyproject.toml
 	$(PY) -m venv $(VENV)
