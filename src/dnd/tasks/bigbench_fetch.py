@@ -48,6 +48,7 @@ TARBALL_ENV = "DND_BIGBENCH_TARBALL"
 MEMBER_PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
 MANIFEST = "MANIFEST.json"
 FETCH_HINT = "run `make setup` or `python -m dnd.tasks.bigbench_fetch`"
+REFETCH_HINT = "run `python -m dnd.tasks.bigbench_fetch --force`"
 
 
 def bigbench_dir() -> Path:
@@ -66,7 +67,7 @@ def _manifest(root: Path) -> dict:
         raise MissingDataError(f"BIG-bench data is not cached in {root}; {FETCH_HINT}") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise MissingDataError(
-            f"{root / MANIFEST}: unreadable BIG-bench cache manifest ({e}); {FETCH_HINT} --force"
+            f"{root / MANIFEST}: unreadable BIG-bench cache manifest ({e}); {REFETCH_HINT}"
         ) from None
 
 
@@ -89,9 +90,9 @@ def read_task_json(task: str) -> dict:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise MissingDataError(f"{path}: cannot read ({e.strerror}); {FETCH_HINT} --force") from None
+        raise MissingDataError(f"{path}: cannot read ({e.strerror}); {REFETCH_HINT}") from None
     if len(data) != entry.get("size") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-        raise MissingDataError(f"{path}: corrupt (size or checksum differs from {MANIFEST}); {FETCH_HINT} --force")
+        raise MissingDataError(f"{path}: corrupt (size or checksum differs from {MANIFEST}); {REFETCH_HINT}")
     return json.loads(data)
 
 
