@@ -92,7 +92,7 @@ TOY = {
         "examples": [
             {"input": "first", "target_scores": {"Yes": 1, "No": 0}},
             {"input": "second", "target_scores": {"Yes": 0, "No": 1}},
-            {"input": "both", "target_scores": {"Yes": 1, "No": 1}},  # several correct
+            {"input": "both", "target_scores": {"Yes": 1, "No": 1}},  # two correct
             {"input": "x" * 4000, "target_scores": {"Yes": 1, "No": 0}},  # too long
         ],
     },
@@ -146,7 +146,7 @@ def test_builder_rules_on_toy_tasks(toy_cache):
     task = bb.BBTask("bb_toy", "logic", "yes/no", ("toy", "toy/mc"), rename=bb.YES_NO, question="Well?")
     stats = Counter()
     items = bb._items(task, stats)
-    assert stats == Counter({"examples": 7, "several correct": 1, "too long": 1, "duplicate options": 1})
+    assert stats == Counter({"examples": 7, "not one correct": 1, "too long": 1, "duplicate options": 1})
     labels = [it for it in items if it.choices == ("yes", "no")]
     assert [(it.prompt, it.answer) for it in labels] == [
         ("Decide.\nfirst\nWell?\nAnswer yes or no.", "yes"),

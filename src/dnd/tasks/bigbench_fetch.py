@@ -229,7 +229,7 @@ def print_report() -> None:
     from dnd.tasks import builders_bigbench as bb
     from dnd.tasks.registry import load_pools
 
-    reasons = ("several correct", "duplicate options", "too long", "other")
+    reasons = ("not one correct", "duplicate options", "too long", "other")
     print("| task | domain | format | files | examples | " + " | ".join(reasons) + " | items | eval | train |")
     print("|" + "---|" * (9 + len(reasons)))
     for t in bb.TASKS:

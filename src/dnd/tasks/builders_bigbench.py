@@ -24,7 +24,7 @@ the rest follow builders.py's conventions:
     kept prefixes are under 700 characters); the example_output_prefix, where it carries
     the question, becomes the question line.
 Examples are dropped (counted by `python -m dnd.tasks.bigbench_fetch --report`) when
-  - no option or several options have score 1 (`several correct`),
+  - no option or several options have score 1 (`not one correct`),
   - two options have the same text after whitespace is collapsed (`duplicate options`),
   - the prompt is longer than MAX_PROMPT_CHARS (`too long`),
   - a task's own rule says so (`other`; see the task's note).
@@ -242,7 +242,7 @@ TASKS: list[BBTask] = [
     BBTask("bb_cs_algorithms", "code", "label", _subtasks("cs_algorithms", "valid_parentheses lcs"),
            lead=FILE_LEAD, rename=VALID, note="valid_parentheses and lcs (longest common subsequence length) pooled"),
     BBTask("bb_geometric_shapes", "code", "label", ("geometric_shapes",),
-           note="SVG paths; 72 examples where both 'circle' and 'ellipse' score 1 are dropped (several correct)"),
+           note="SVG paths; 72 examples where both 'circle' and 'ellipse' score 1 are dropped (not one correct)"),
 ]
 
 # ------------------------------------------------------------------------------ building
@@ -260,8 +260,8 @@ def _join(*parts: str) -> str:
     return "\n".join(p.strip() for p in parts if p and p.strip())
 
 
-def _rows(task: BBTask, file: str, stats: Counter) -> tuple[list, str]:
-    """(body, options, answer) rows of one task.json file, and the file's prefix."""
+def _rows(task: BBTask, file: str, stats: Counter) -> list[tuple[str, tuple[str, ...], str]]:
+    """(body, options, answer) rows of one task.json file; `stats` counts what was dropped."""
     data = read_task_json(file)
     prefix = data.get("task_prefix", "") if task.prefix is None else task.prefix
     lead = data.get("example_input_prefix", "").lstrip() if task.lead == FILE_LEAD else task.lead
@@ -281,7 +281,7 @@ def _rows(task: BBTask, file: str, stats: Counter) -> tuple[list, str]:
         options = [one_line(task.rename.get(k.strip(), k)) for k in scores]
         correct = [o for o, v in zip(options, scores.values()) if v == 1]
         if len(correct) != 1:
-            stats["several correct"] += 1
+            stats["not one correct"] += 1
             continue
         if "" in options or len(set(options)) < len(options):
             stats["duplicate options"] += 1
@@ -291,13 +291,13 @@ def _rows(task: BBTask, file: str, stats: Counter) -> tuple[list, str]:
             stats["too long"] += 1
             continue
         rows.append((body, tuple(options), correct[0]))
-    return rows, prefix
+    return rows
 
 
 def _items(task: BBTask, stats: Counter) -> list[Item]:
     items: list[Item] = []
     for file in task.files:
-        rows, _ = _rows(task, file, stats)
+        rows = _rows(task, file, stats)
         label_sets = {frozenset(opts) for _, opts, _ in rows}
         if len(label_sets) == 1:  # the same few labels everywhere: a label task
             labels = rows[0][1] if label_sets != {frozenset(("yes", "no"))} else ("yes", "no")
