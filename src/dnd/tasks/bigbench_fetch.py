@@ -225,13 +225,14 @@ def main(argv=None) -> int:
 
 
 def print_report() -> None:
-    """Per unseen task: examples read, dropped by reason, unique items, pool sizes."""
+    """Per unseen task: examples read, dropped by reason, items (unique prompts, conflicting
+    answers dropped, before the MAX_ITEMS cap), eval and train pool sizes."""
     from dnd.tasks import builders_bigbench as bb
     from dnd.tasks.registry import load_pools
 
     reasons = ("not one correct", "duplicate options", "too long", "other")
     print("| task | domain | format | files | examples | " + " | ".join(reasons) + " | items | eval | train |")
-    print("|" + "---|" * (9 + len(reasons)))
+    print("|" + "---|" * (8 + len(reasons)))
     for t in bb.TASKS:
         train, evals = load_pools(t.name)
         st = bb.STATS[t.name]
