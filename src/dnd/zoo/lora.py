@@ -3,6 +3,13 @@ training loop that the zoo and the full-shot baseline share.
 
 Loss is on the answer tokens only (plus the end-of-turn token, so a trained adapter learns
 to stop). Batches are padded to their longest item, not to a fixed length.
+
+Two numeric paths share the loop (benchmarks/bench_lora_precision.py compares them):
+    fp32  the reference: fp32 weights, right-padded batches, logits at every position
+    bf16  the fast CPU path: the frozen base weights in bf16 (AMX matmuls) with fp32 LoRA
+          weights and optimizer; batches left-padded so that every row's answer sits at the
+          end and the LM head runs only on the last positions (`logits_to_keep`); batches
+          drawn from groups of similar length (less padding)
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class TrainSettings:
     max_length: int = 256
     seed: int = 0
     device: str = "cpu"
+    precision: str = "fp32"  # "fp32" or "bf16" (see the module docstring)
 
 
 def format_prompt(tokenizer, prompt: str, shots: tuple[tuple[str, str], ...] = ()) -> str:
@@ -105,17 +113,24 @@ def encode_example(tokenizer, item: Item, max_length: int) -> tuple[list[int], l
     return prompt + answer, [IGNORE] * len(prompt) + answer
 
 
-def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch to its longest example."""
+def collate(examples: list[tuple[list[int], list[int]]], pad_id: int, left: bool = False) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest example, on the right (default) or on the left.
+
+    Left-padded batches also carry `position_ids` (counting from each row's first real
+    token), so every row sees the same positions as it would alone."""
     width = max(len(ids) for ids, _ in examples)
     input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
     attention = torch.zeros((len(examples), width), dtype=torch.long)
     for i, (ids, lab) in enumerate(examples):
-        input_ids[i, : len(ids)] = torch.tensor(ids)
-        labels[i, : len(lab)] = torch.tensor(lab)
-        attention[i, : len(ids)] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+        span = slice(width - len(ids), width) if left else slice(0, len(ids))
+        input_ids[i, span] = torch.tensor(ids)
+        labels[i, span] = torch.tensor(lab)
+        attention[i, span] = 1
+    batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+    if left:
+        batch["position_ids"] = (attention.cumsum(-1) - 1).clamp(min=0)
+    return batch
 
 
 def attach_lora(model, lora: LoraSettings, seed: int = 0):
@@ -148,6 +163,50 @@ def _autocast(device: str):
     return contextlib.nullcontext()
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def prepare_precision(peft_model, precision: str) -> None:
+    """Cast the frozen base weights for `precision`; LoRA weights stay fp32 (the optimizer
+    updates them in full precision; PEFT casts activations to their dtype and back)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {PRECISIONS}")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    for name, param in peft_model.named_parameters():
+        param.data = param.data.float() if "lora_" in name else param.data.to(dtype)
+    for buf_name, buf in peft_model.named_buffers():
+        if buf.is_floating_point() and "inv_freq" not in buf_name:
+            buf.data = buf.data.to(dtype)
+
+
+def answer_only_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token loss over the answer tokens of a LEFT-padded batch, running the LM
+    head only on the positions that predict them (the same value as the model's own loss)."""
+    labels = batch["labels"]  # (B, W); answers are the last tokens of every row
+    answer_len = int((labels != IGNORE).sum(-1).max())
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                position_ids=batch["position_ids"], logits_to_keep=answer_len + 1)
+    logits = out.logits[:, :-1].float()  # (B, A, V): position W-A-1+t predicts token W-A+t
+    targets = labels[:, -answer_len:]  # (B, A)
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                             ignore_index=IGNORE)
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random, group: int = 16) -> list[list[int]]:
+    """One epoch of batches: shuffle, cut into groups of `group` batches, sort each group by
+    length and split it into batches, then shuffle the batches (similar lengths per batch,
+    random order across the epoch)."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    span = batch_size * group
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lambda i: lengths[i])
+        batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 @dataclass
 class TrainResult:
     losses: list[float] = field(default_factory=list)
@@ -173,6 +232,8 @@ def train_lora(
     examples = [encode_example(tokenizer, it, settings.max_length) for it in items if it.answer is not None]
     if not examples:
         raise ValueError("no labeled items to train on")
+    fast = settings.precision == "bf16"
+    prepare_precision(peft_model, settings.precision)
     params = [p for p in peft_model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
@@ -181,16 +242,22 @@ def train_lora(
     peft_model.train()
     result, order, start = TrainResult(), [], time.perf_counter()
     bar = tqdm(range(settings.steps), desc=progress or "lora", leave=False, disable=progress is None)
+    lengths = [len(ids) for ids, _ in examples]
     for step in bar:
-        if len(order) < settings.batch_size:  # epoch-style shuffling without replacement
-            extra = list(range(len(examples)))
-            rng.shuffle(extra)
-            order += extra
-        batch_idx, order = order[: settings.batch_size], order[settings.batch_size :]
-        batch = collate([examples[i] for i in batch_idx], tokenizer.pad_token_id)
+        if fast:  # batches of similar length, drawn epoch by epoch
+            if not order:
+                order = length_grouped_batches(lengths, settings.batch_size, rng)
+            batch_idx, order = order[0], order[1:]
+        else:  # epoch-style shuffling without replacement
+            if len(order) < settings.batch_size:
+                extra = list(range(len(examples)))
+                rng.shuffle(extra)
+                order += extra
+            batch_idx, order = order[: settings.batch_size], order[settings.batch_size :]
+        batch = collate([examples[i] for i in batch_idx], tokenizer.pad_token_id, left=fast)
         batch = {k: v.to(settings.device) for k, v in batch.items()}
         with _autocast(settings.device):
-            loss = peft_model(**batch).loss
+            loss = answer_only_loss(peft_model, batch) if fast else peft_model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

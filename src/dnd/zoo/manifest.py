@@ -36,14 +36,22 @@ def new_manifest(base_model: dict, lora: dict) -> dict:
 
 def load_manifest(zoo_dir: str | Path) -> dict:
     path = Path(zoo_dir) / MANIFEST
+    from dnd.artifacts import KIND_NAMES, artifact_kind
+
+    kind = artifact_kind(zoo_dir)
+    if kind in ("generator", "adapter", "file"):
+        raise ZooError(f"{zoo_dir}: is {KIND_NAMES[kind]}, not a zoo")
     if not path.exists():
         raise ZooError(f"{zoo_dir}: not a zoo (no {MANIFEST})")
     try:
         manifest = read_json(path)
     except ValueError as e:
-        raise ZooError(f"{path}: unreadable manifest ({e})") from None
-    if manifest.get("format") != FORMAT:
-        raise ZooError(f"{path}: unknown zoo format {manifest.get('format')!r}")
+        raise ZooError(f"{path}: unreadable manifest ({str(e).splitlines()[0]})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        fmt = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ZooError(f"{path}: unknown zoo format {fmt!r}")
+    if not isinstance(manifest.get("tasks"), dict) or not isinstance(manifest.get("base_model"), dict):
+        raise ZooError(f"{path}: not a zoo manifest (no 'tasks' / 'base_model')")
     return manifest
 
 
@@ -72,6 +80,15 @@ def add_task(zoo_dir: str | Path, task: str, entry: dict) -> dict:
     return manifest
 
 
+def add_multitask(zoo_dir: str | Path, name: str, entry: dict) -> dict:
+    """Record a finished multi-task LoRA (see dnd.zoo.multitask) under the lock."""
+    with locked(zoo_dir):
+        manifest = load_manifest(zoo_dir)
+        manifest.setdefault("multitask", {})[name] = entry
+        save_manifest(zoo_dir, manifest)
+    return manifest
+
+
 def check_compatible(manifest: dict, base_model: dict, lora: dict, zoo_dir: str | Path) -> None:
     """Refuse to mix adapters of another base model or another LoRA shape into one zoo."""
     have = manifest["base_model"]
@@ -96,6 +113,10 @@ def verify(zoo_dir: str | Path, manifest: dict, tasks: list[str] | None = None) 
                 raise ZooError(f"{path}: checkpoint missing (task {task})")
             if sha256_file(path) != ckpt["sha256"]:
                 raise ZooError(f"{path}: checksum mismatch, the checkpoint is corrupted (task {task})")
+    for name, entry in manifest.get("multitask", {}).items():
+        path = zoo_dir / entry["path"] / ADAPTER_WEIGHTS
+        if not path.exists() or sha256_file(path) != entry["sha256"]:
+            raise ZooError(f"{path}: multi-task LoRA '{name}' missing or corrupted (checksum mismatch)")
 
 
 def checkpoint_paths(zoo_dir: str | Path, manifest: dict, task: str) -> list[Path]:
