@@ -26,6 +26,7 @@ def test_unseen_suite_is_wide_and_eval_only():
     assert len(UNSEEN) >= 30
     assert UNSEEN == [t.name for t in bb.TASKS]
     assert len({registry.get_task(n).domain for n in UNSEEN}) >= 8
+    assert fetch_mod.is_cached(bb.required_files())  # `make setup` fetched every file the suite reads
     trained = {n for s, names in registry.SUITES.items() if s != "unseen" for n in names}
     for name in UNSEEN:
         spec = registry.get_task(name)

@@ -17,9 +17,9 @@ the rest follow builders.py's conventions:
   - otherwise the options are listed under the stem in an order shuffled by a seed derived
     from the prompt (BIG-bench often puts the correct option first or last) and the
     prompt ends with "Answer with the correct option's text." (`mc_item`);
-  - options written as letters or single capitals (hyperbaton's "a"/"b", misconceptions'
-    "T"/"F") are replaced by the texts they stand for; "Yes."/"True" become yes/no where
-    the question is a yes/no question;
+  - options written as letters (hyperbaton's "a"/"b") are replaced by the texts they stand
+    for; label words are lower-cased ("True" -> "true", "Valid" -> "valid"), and
+    "Yes."/"True" become yes/no where the question is a yes/no question;
   - the task_prefix (the task's instructions) leads the prompt where it is short (all
     kept prefixes are under 700 characters); the example_output_prefix, where it carries
     the question, becomes the question line.
@@ -44,7 +44,8 @@ Tasks left out of the census's candidates (78 MC tasks with short options) and w
   hhh_alignment, authorship_verification, which_wiki_edit);
   inputs too long (minute_mysteries_qa: median 6,600 characters);
   images as text (mnist_ascii, cifar10_classification, intersect_geometry);
-  near-copies of a kept task (multiemo *_text_en: the same reviews as the kept sentences).
+  near-copies of a kept task (multiemo *_text_en: the whole reviews whose sentences
+  bb_multiemo already holds; elementary_math_qa's hint subtasks: the same problems).
 """
 
 from __future__ import annotations
@@ -143,6 +144,10 @@ def _metaphor(text: str, scores: dict):
 
 
 def _movie_dialog(text: str, scores: dict):
+    # ~800 examples ask about "sentences" without a letter (e.g. "." and "."): dropped.
+    m = re.search(r'were the sentences "(.*)" and "(.*)"\s*$', text, re.S)
+    if m is None or not all(re.search(r"[A-Za-z]", s) for s in (m[1], m[2])):
+        return None
     return text.rstrip() + " said by the same or different individuals?", scores
 
 
@@ -179,7 +184,7 @@ TASKS: list[BBTask] = [
            prefix="Answer the question, assuming the context is true."),
     BBTask("bb_movie_dialog_same_or_different", "reading", "label", ("movie_dialog_same_or_different",), prefix="",
            lead="The following is a conversation between two people, but the transcript doesn't mark who said what: ",
-           convert=_movie_dialog),
+           convert=_movie_dialog, note="questions about 'sentences' with no letter in them dropped ('other')"),
     BBTask("bb_play_dialog_same_or_different", "reading", "label", ("play_dialog_same_or_different",), lead="Dialogue:\n"),
     BBTask("bb_bbq_lite", "reading", "option text", _bbq_files(),
            note="all 18 bbq_lite_json subtasks (9 bias categories, ambiguous and disambiguated contexts) pooled"),
