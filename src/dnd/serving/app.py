@@ -1,0 +1,144 @@
+"""The FastAPI app: one process holds the generator, the base model and every tenant.
+
+    from dnd.serving.app import Services, create_app
+    app = create_app(Services(ServeSettings(generator="GEN_DIR", data="DATA_DIR")))
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+
+Routes: the page at /, its files under /page/, GET /v1/server, the adapter routes
+(adapters_api.py) and the OpenAI-compatible routes (openai_api.py). Every error is JSON,
+{"error": {"message", "type", "param", "code"}}, with `param` naming the offending field.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dnd import __version__
+from dnd.errors import DndError
+from dnd.serving import adapters_api, openai_api
+from dnd.serving.chat import ChatEngine
+from dnd.serving.config import ServeSettings
+from dnd.serving.errors import ApiError, error_body
+from dnd.serving.nearest import TaskIndex
+from dnd.serving.tenants import AdapterStore, generator_fingerprint
+
+PAGE_DIR = Path(__file__).parent / "page"
+
+
+class Services:
+    """What the routes share: generator, task index, adapter store, chat engine, settings."""
+
+    def __init__(self, settings: ServeSettings):
+        from dnd.assets import base_model_identity
+        from dnd.generator.generate import Generator
+
+        self.settings = settings
+        self.generator = Generator.from_pretrained(settings.generator, device=settings.device)
+        self.generator_fp = generator_fingerprint(settings.generator)
+        self.base_name = self.generator.base_model["name"]
+        want = self.generator.base_model["weights_sha256"]
+        if base_model_identity(self.base_name).weights_sha256 != want:
+            raise DndError(f"--generator {settings.generator}: its base model {self.base_name} has changed "
+                           f"(weights no longer match {want[:12]})")
+        self.store = AdapterStore(settings.data, want, settings.state_cache)
+        self.index = TaskIndex(self.generator, settings.data, self.generator_fp, settings.task_index_prompts,
+                               settings.note_max_tokens)
+        self.engine = ChatEngine(self.base_name, self.generator.lora, self.store, settings.device,
+                                 settings.limits.max_queue)
+        self.gen_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dnd-generator")
+        self.started = time.time()
+
+    def describe(self) -> dict:
+        return {
+            "version": __version__, "base_model": self.base_name, "generator": str(self.settings.generator),
+            "generator_tasks": self.generator.saved.get("tasks", []), "note_tasks": self.index.tasks,
+            "n_prompts": self.generator.config.condition.n_prompts, "far_threshold": self.settings.far_threshold,
+            "limits": self.settings.limits.to_json(), "adapters": len(self.store.list()),
+        }
+
+    def close(self) -> None:
+        self.engine.shutdown()
+        self.gen_worker.shutdown(wait=False, cancel_futures=True)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes gets 413 before it is parsed."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            response = JSONResponse(error_body(413, f"body: {length.decode(errors='replace')} bytes, the limit "
+                                                    f"is {self.limit} (see --max-body-bytes)", "body"), 413)
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:  # a chunked body without Content-Length
+                raise ApiError(413, f"body: over the limit of {self.limit} bytes", "body")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _param(loc) -> str:
+    parts = [p for p in loc if p != "body"] or ["body"]
+    out = str(parts[0])
+    for p in parts[1:]:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def create_app(svc: Services) -> FastAPI:
+    """The ASGI app over already-loaded services."""
+    app = FastAPI(title="dnd serve", version=__version__, docs_url="/docs", redoc_url=None)
+    app.state.svc = svc
+    app.add_middleware(BodyLimit, limit=svc.settings.limits.max_body_bytes)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError):
+        return JSONResponse(e.body(), e.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError):
+        err = e.errors()[0]
+        param = _param(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            param = "body"
+        return JSONResponse(error_body(400, f"{param}: {err.get('msg', 'invalid')}", param, err.get("type")), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        return JSONResponse(error_body(e.status_code, str(e.detail)), e.status_code, headers=e.headers)
+
+    @app.exception_handler(DndError)
+    async def dnd_error(request: Request, e: DndError):
+        return JSONResponse(error_body(400, str(e)), 400)
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return FileResponse(PAGE_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/v1/server")
+    def server():
+        return svc.describe()
+
+    app.include_router(adapters_api.router)
+    app.include_router(openai_api.router)
+    app.mount("/page", StaticFiles(directory=PAGE_DIR), name="page")
+    return app
