@@ -47,6 +47,12 @@ DROPPED: dict[str, str] = {
     "options are correct' (the answer of every item: degenerate); the `logiqa` task uses the logiqa folder",
     "sindarin_fluency": "not English (Sindarin)",
     "naughty_strings/security": "no ideal answers",
+    # Labels checked by recomputing them (determinant, binary operations, dates, resistor
+    # codes, recurrences, weights, connect-four wins and foo/bar agree on every item):
+    "bitwise": "labels inconsistent: 264 of 338 answers follow left-to-right evaluation, 159 standard "
+    "operator precedence, and some neither",
+    "count_intersections_polynomial": "labels wrong: 302 of 500 disagree with the cubic's real root count",
+    "rectangles": "labels match neither containment (128/200) nor overlap (122/200)",
 }
 
 
@@ -84,12 +90,10 @@ SPECS: list[tuple] = [
     ("binary_ops", "math", "number", t.build_binary_ops),
     ("determinant", "math", "number", t.build_determinant),
     ("recurrence", "math", "short phrase", t.build_recurrence),
-    ("count_intersections", "math", "label", lab.build_count_intersections),
     ("jee_math", "math", "option text", t.build_jee_math),
     ("numbers_game", "math", "number", t.build_numbers_game),
     ("integer_sequence", "math", "number", t.build_integer_sequence),
     ("logical_counting", "math", "number", t.build_logical_counting),
-    ("rectangles", "math", "yes/no", lab.build_rectangles),
     # logic
     ("formal_logic", "logic", "label", lab.build_formal_logic),
     ("pararule", "logic", "label", lab.build_pararule),
@@ -115,5 +119,4 @@ SPECS: list[tuple] = [
     # code
     ("regex_match", "code", "yes/no", lab.build_regex_match),
     ("naughty_strings", "code", "yes/no", lab.build_naughty_strings),
-    ("bitwise", "code", "short phrase", t.build_bitwise),
 ]

@@ -230,14 +230,6 @@ def build_food() -> list[Item]:
     )
 
 
-def build_count_intersections() -> list[Item]:
-    return label_items(
-        rows("count_intersections_polynomial/samples.jsonl"),
-        lambda r: f"Polynomial: {msg(r)}\nHow many times does its graph cross the x-axis?",
-        ideal,
-        ("1", "2", "3"),
-        "Answer with a single digit.",
-    )
 
 
 def build_naughty_strings() -> list[Item]:
@@ -343,16 +335,6 @@ def build_bigrams() -> list[Item]:
     return label_items(rows("bigrams/samples.jsonl"), body, ideal, tuple("012345"), "Answer with a number.")
 
 
-def build_rectangles() -> list[Item]:
-    def body(r):
-        return (
-            "Two rectangles are given as ([xMin, xMax], [yMin, yMax]).\n"
-            f"{msg(r)}\nDoes rectangle A contain rectangle B?"
-        )
-
-    return label_items(
-        rows("rectangles/samples.jsonl"), body, lambda r: ideal(r).lower(), YES_NO, "Answer yes or no."
-    )
 
 
 def build_which_is_heavier() -> list[Item]:

@@ -286,13 +286,6 @@ def build_anagrams() -> list[Item]:
     )
 
 
-def build_bitwise() -> list[Item]:
-    return open_items(
-        rows("bitwise/samples.jsonl"),
-        lambda r: f"Bitwise expression on unsigned integers: {msg(r)}\nWhat is the result?",
-        ideal,
-        "Answer in binary, e.g. 0b00001100.",
-    )
 
 
 def build_missing_name() -> list[Item]:
