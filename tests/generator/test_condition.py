@@ -38,4 +38,26 @@ def test_settings_json_and_cache_keys(tmp_path, monkeypatch):
     assert ConditionSettings(encoder_max_tokens=64).to_json()["encoder_max_tokens"] == 64
     ConditionEncoder(ConditionSettings()).cached_features([LONG])
     ConditionEncoder(ConditionSettings(encoder_max_tokens=16)).cached_features([LONG])
-    assert len(list((tmp_path / "features").glob("*.pt"))) == 2
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 2  # no pickles
+    assert not list((tmp_path / "features").glob("*.pt"))
+    for cached in (tmp_path / "features").glob("*.safetensors"):
+        cached.write_bytes(cached.read_bytes()[:40])  # a damaged cache file is recomputed, not an error
+    again = ConditionEncoder(ConditionSettings(encoder_max_tokens=16)).cached_features([LONG])
+    assert again.shape == (1, 16, 24)
+
+
+def test_bf16_encoder_stays_within_cosine_099_of_fp32():
+    enc = ConditionEncoder(ConditionSettings())
+    prompts = [SHORT, LONG, "Premise: a man plays a guitar. Hypothesis: a person makes music. Entailment?"]
+    fp32, bf16 = enc.features(prompts), enc.features(prompts, bf16=True)
+    assert fp32.dtype == bf16.dtype == torch.float32
+    cos = torch.nn.functional.cosine_similarity(fp32.flatten(1), bf16.flatten(1))
+    assert cos.min() > 0.99 and not torch.equal(fp32, bf16)
+    assert next(enc.model.parameters()).dtype == torch.float32  # the shared encoder is untouched
+
+
+def test_sample_matches_batch():
+    feats = torch.arange(5.0)[:, None, None]
+    order = ConditionEncoder.sample(5, 8, torch.Generator().manual_seed(3))
+    assert sorted(order[:5].tolist()) == list(range(5)) and len(order) == 8  # all once, then cycled
+    assert torch.equal(ConditionEncoder.batch(feats, 8, torch.Generator().manual_seed(3)), feats[order])

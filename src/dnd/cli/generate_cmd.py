@@ -28,11 +28,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from dnd.artifacts import check_output
     from dnd.generator.generate import Generator
     from dnd.tasks.items import load_task_file
 
     t0 = time.perf_counter()
     items = load_task_file(args.prompts)
+    check_output(args.out, "--out", "adapter", replaces=True)  # before any work; never over another artifact
     gen = Generator.from_pretrained(args.generator, device=args.device)
     if args.base_model:
         from dnd.assets import base_model_identity

@@ -81,6 +81,7 @@ def zoo_train_settings(args):
 
 
 def run(args) -> int:
+    from dnd.artifacts import check_output
     from dnd.evaluation.reproduce import ReproduceSettings, run_reproduce
     from dnd.tasks.registry import SUITES
 
@@ -93,6 +94,9 @@ def run(args) -> int:
     protocols = tuple(p.strip() for p in args.protocols.split(",") if p.strip())
     if not protocols or any(p not in ("loglik", "generate") for p in protocols):
         raise DndError(f"--protocols {args.protocols!r}: expected loglik and/or generate")
+    check_output(args.out, "--out", "results")  # before any work: a file, another artifact, unwritable
+    if args.zoo:
+        check_output(args.zoo, "--zoo", "zoo")
     zoo_train, zoo_keep = zoo_train_settings(args)
     settings = ReproduceSettings(
         suite=args.suite, out=args.out, zoo=args.zoo, tasks=tasks, train_on=args.train_on, protocols=protocols,

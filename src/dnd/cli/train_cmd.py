@@ -75,7 +75,10 @@ def config_from_args(args):
 
 
 def run(args) -> int:
+    from dnd.artifacts import check_output
     from dnd.generator.train import train_generator
+
+    check_output(args.out, "--out", "generator")  # before any training: a file, another artifact, unwritable
 
     saved = train_generator(args.zoo, args.out, config_from_args(args),
                             holdout=parse_list(args.holdout), tasks=parse_list(args.tasks) or None)

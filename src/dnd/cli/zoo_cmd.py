@@ -53,11 +53,13 @@ def run(args) -> int:
     for flag in ("rank", "alpha", "batch_size", "max_length"):
         if getattr(args, flag) < 1:
             raise DndError(f"--{flag.replace('_', '-')} must be positive")
+    from dnd.artifacts import check_output
     from dnd.tasks.registry import resolve_tasks
     from dnd.zoo.build import ZooSettings, build_zoo, with_device_defaults
     from dnd.zoo.lora import LoraSettings, TrainSettings
 
     tasks = tuple(t.name for t in resolve_tasks(args.tasks))
+    check_output(args.out, "--out", "zoo")  # before any training: a file, another artifact, unwritable
     lora = LoraSettings(r=args.rank, lora_alpha=args.alpha,
                         target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()))
     train = TrainSettings(lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from dnd.assets import load_base_model
 from dnd.errors import DndError
@@ -19,19 +18,26 @@ from dnd.zoo.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 
 def read_adapter(path: str | Path) -> dict[str, torch.Tensor]:
+    from dnd.artifacts import PICKLE_SUFFIXES, load_safetensors
+
     path = Path(path)
     if not (path / ADAPTER_WEIGHTS).exists():
-        raise DndError(f"--adapter {path}: not a PEFT adapter directory (no {ADAPTER_WEIGHTS})")
-    return load_file(path / ADAPTER_WEIGHTS)
+        pickles = sorted(p.name for p in path.glob("*") if p.suffix in PICKLE_SUFFIXES) if path.is_dir() else []
+        also = f"; found {pickles[0]}, but only safetensors are read, never pickles" if pickles else ""
+        raise DndError(f"--adapter {path}: not a PEFT adapter directory (no {ADAPTER_WEIGHTS}{also})")
+    return load_safetensors(path / ADAPTER_WEIGHTS)
 
 
 def adapter_settings(path: str | Path) -> LoraSettings:
-    from dnd.fileio import read_json
+    from dnd.artifacts import read_json_file
 
     path = Path(path)
     if not (path / ADAPTER_CONFIG).exists():
         raise DndError(f"--adapter {path}: not a PEFT adapter directory (no {ADAPTER_CONFIG})")
-    c = read_json(path / ADAPTER_CONFIG)
+    c = read_json_file(path / ADAPTER_CONFIG)
+    if not isinstance(c, dict) or not isinstance(c.get("r"), int) or not isinstance(c.get("lora_alpha"), (int, float)) \
+            or not isinstance(c.get("target_modules"), list):
+        raise DndError(f"{path / ADAPTER_CONFIG}: not a LoRA adapter config (needs r, lora_alpha, target_modules)")
     return LoraSettings(r=c["r"], lora_alpha=c["lora_alpha"], lora_dropout=c.get("lora_dropout", 0.0),
                         target_modules=tuple(sorted(c["target_modules"])))
 

@@ -5,21 +5,29 @@ Two kinds, chosen by config:
             384 -> (16, 24); the condition of N prompts is (N, 16, 24)
     tokens  the paper's token-level last hidden states, (L, D) per prompt, padded or cut to
             L = max_tokens; the condition is (N, L, D)
-Per-prompt features are cached on disk (keyed by encoder, kind and the prompt texts), since
-the encoder is frozen and the zoo's prompt pools are fixed.
+Per-prompt features are cached on disk as safetensors (keyed by encoder, kind and the prompt
+texts), since the encoder is frozen and the zoo's prompt pools are fixed.
+
+Speed (generation): prompts are encoded in length-sorted batches (sentence-transformers
+sorts them, so a batch pads to similar lengths), and with `bf16=True` by a bfloat16 copy of
+the encoder, where the device computes bf16 natively (2.3x faster on an AVX-512 CPU; every
+pooled feature within cosine 0.9999 of float32, see benchmarks/bench_generate.py).
+Training features stay float32.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from dnd.assets import DEFAULT_ENCODER, cache_dir, load_encoder, resolve_encoder
-from dnd.fileio import atomic_write
+from dnd.fileio import save_safetensors
 
 ENCODER_DIM = 384  # all-MiniLM-L6-v2; other encoders report their own
 
@@ -76,33 +84,44 @@ class ConditionEncoder:
     def cond_shape(self) -> tuple[int, int, int]:
         return (self.settings.n_prompts, *self.feature_shape())
 
+    @property
+    def bf16_model(self):
+        """A bfloat16 copy of the encoder (the float32 one is shared and stays as it is)."""
+        key = (self.settings.encoder, self.device)
+        if key not in _BF16_ENCODERS:
+            _BF16_ENCODERS[key] = copy.deepcopy(self.model).to(torch.bfloat16)
+        return _BF16_ENCODERS[key]
+
     @torch.no_grad()
-    def features(self, prompts: list[str], batch_size: int = 64) -> torch.Tensor:
-        """(n, H, W) float32 features of each prompt."""
+    def features(self, prompts: list[str], batch_size: int = 64, bf16: bool = False) -> torch.Tensor:
+        """(n, H, W) float32 features of each prompt; `bf16`: computed by the bfloat16 encoder."""
         s = self.settings
-        model, default_length = self.model, self.model.max_seq_length
+        model = self.bf16_model if bf16 else self.model
+        default_length = model.max_seq_length
         model.max_seq_length = s.encoder_max_tokens or default_length  # the loaded encoder is shared
         try:
-            return self._encode(prompts, batch_size)
+            return self._encode(model, prompts, batch_size)
         finally:
             model.max_seq_length = default_length
 
-    def _encode(self, prompts: list[str], batch_size: int) -> torch.Tensor:
+    def _encode(self, model, prompts: list[str], batch_size: int) -> torch.Tensor:
+        # model.encode sorts the prompts by length, so each batch pads to similar lengths
         s = self.settings
         if s.kind == "pooled":
-            emb = self.model.encode(prompts, batch_size=batch_size, convert_to_tensor=True,
-                                    normalize_embeddings=True, show_progress_bar=False)
+            emb = model.encode(prompts, batch_size=batch_size, convert_to_tensor=True,
+                               normalize_embeddings=True, show_progress_bar=False)
             return emb.float().cpu().reshape(len(prompts), *self.feature_shape())
         out = torch.zeros(len(prompts), s.max_tokens, self.dim)
-        hidden = self.model.encode(prompts, batch_size=batch_size, output_value="token_embeddings",
-                                   show_progress_bar=False)
+        hidden = model.encode(prompts, batch_size=batch_size, output_value="token_embeddings",
+                              show_progress_bar=False)
         for i, h in enumerate(hidden):  # (len_i, D)
             h = h[: s.max_tokens].float().cpu()
             out[i, : h.shape[0]] = h
         return out
 
     def cached_features(self, prompts: list[str]) -> torch.Tensor:
-        """`features`, memoized on disk."""
+        """`features` (float32), memoized on disk as safetensors; an unreadable cache file
+        (e.g. from an older version, or damaged) is recomputed and replaced."""
         s = self.settings
         key = f"{resolve_encoder(s.encoder)}|{s.kind}|{s.max_tokens}"
         if s.encoder_max_tokens is not None:
@@ -110,18 +129,38 @@ class ConditionEncoder:
         h = hashlib.sha256(key.encode())
         for p in prompts:
             h.update(hashlib.sha256(p.encode()).digest())
-        path = cache_dir() / "features" / f"{h.hexdigest()[:32]}.pt"
+        path = cache_dir() / "features" / f"{h.hexdigest()[:32]}.safetensors"
         if path.exists():
-            return torch.load(path)
+            try:
+                feats = load_file(path)["features"]
+                if feats.shape == (len(prompts), *self.feature_shape()):
+                    return feats
+            except Exception:  # a damaged cache file is no error: it is recomputed
+                pass
         feats = self.features(prompts)
-        atomic_write(path, lambda tmp: torch.save(feats, tmp))
+        save_safetensors(path, {"features": feats})
         return feats
 
     @staticmethod
-    def batch(features: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(n_pool, H, W) -> (n, H, W): n prompts sampled without replacement (cycled if the
-        pool is smaller than n)."""
-        order = torch.randperm(features.shape[0], generator=generator)
+    def sample(n_pool: int, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n,) indices into a pool of n_pool prompts, drawn without replacement (cycled if
+        the pool is smaller than n)."""
+        order = torch.randperm(n_pool, generator=generator)
         if len(order) < n:
             order = order.repeat(math.ceil(n / len(order)))
-        return features[order[:n].to(features.device)]
+        return order[:n]
+
+    @staticmethod
+    def batch(features: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n_pool, H, W) -> (n, H, W): n prompts sampled by `sample`."""
+        return features[ConditionEncoder.sample(features.shape[0], n, generator).to(features.device)]
+
+
+_BF16_ENCODERS: dict = {}
+
+
+def bf16_is_fast(device: str) -> bool:
+    """Whether `device` computes bfloat16 natively (CUDA with bf16, or an AVX-512 / AMX CPU)."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return device == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
