@@ -12,13 +12,15 @@ from dnd.errors import DndError
 def register(sub) -> None:
     p = sub.add_parser(
         "generate",
-        help="generate a LoRA adapter from a file of prompts",
-        description="Read prompts from a task file (.txt or .jsonl; labels are ignored), run the "
-        "generator once and write a standard PEFT adapter directory (adapter_config.json + "
+        help="generate a LoRA adapter from a file of prompts and/or a task description",
+        description="Read prompts from a task file (.txt or .jsonl; labels are ignored) and/or take a short "
+        "task description (generators with the shared head), run the generator once and write a standard PEFT adapter directory (adapter_config.json + "
         "adapter_model.safetensors) that PeftModel.from_pretrained loads.",
     )
     p.add_argument("--generator", required=True, metavar="GEN_DIR")
-    p.add_argument("--prompts", required=True, metavar="FILE")
+    p.add_argument("--prompts", default=None, metavar="FILE", help="unlabeled prompts of the task")
+    p.add_argument("--description", default=None, metavar="TEXT",
+                   help="a short task description, alone or beside --prompts (shared-head generators)")
     p.add_argument("--out", required=True, metavar="ADAPTER_DIR")
     p.add_argument("--base-model", default=None,
                    help="check the generator was built for this base model (default alias, HF id or dir)")
@@ -28,13 +30,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from dnd.artifacts import check_output
     from dnd.generator.generate import Generator
     from dnd.tasks.items import load_task_file
 
     t0 = time.perf_counter()
-    items = load_task_file(args.prompts)
-    check_output(args.out, "--out", "adapter", replaces=True)  # before any work; never over another artifact
+    if not args.prompts and not (args.description or "").strip():
+        raise DndError("give --prompts FILE, --description TEXT, or both")
+    items = load_task_file(args.prompts) if args.prompts else []
     gen = Generator.from_pretrained(args.generator, device=args.device)
     if args.base_model:
         from dnd.assets import base_model_identity
@@ -48,14 +50,18 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         timings: dict = {}
-        state = gen.generate([it.prompt for it in items], seed=args.seed, timings=timings)
+        state = gen.generate([it.prompt for it in items], seed=args.seed, timings=timings,
+                             description=args.description)
     for w in caught:
         print(f"dnd: warning: {w.message}")
     t2 = time.perf_counter()
-    gen.save_adapter(state, args.out, info={"prompts_file": args.prompts, "n_prompts_given": len(items),
-                                           "seed": args.seed})
+    info = {"prompts_file": args.prompts, "n_prompts_given": len(items), "seed": args.seed}
+    if args.description:
+        info["description"] = args.description
+    gen.save_adapter(state, args.out, info=info)
     t3 = time.perf_counter()
-    print(f"adapter written to {args.out} from {len(items)} prompts in {t3 - t1:.2f} s "
+    source = f"{len(items)} prompts" + (" and a description" if args.description else "") if items else "a description"
+    print(f"adapter written to {args.out} from {source} in {t3 - t1:.2f} s "
           f"(encode {timings['encode_s']:.2f} s, decode {timings['decode_s']:.2f} s, write {t3 - t2:.2f} s; "
           f"loading {t1 - t0:.2f} s)")
     return 0

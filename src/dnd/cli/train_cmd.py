@@ -13,16 +13,21 @@ from dnd.errors import DndError
 def register(sub) -> None:
     p = sub.add_parser(
         "train",
-        help="train the prompt-to-LoRA generator on a zoo (stage 2)",
-        description="Each step pairs a random checkpoint of a zoo task with a fresh random sample of "
-        "N prompts from that task's train pool; MSE on the normalized LoRA tokens. Held-out tasks are "
-        "never seen. Rerunning a killed run resumes it from its last saved state.",
+        help="train the prompt-to-LoRA generator (stage 2)",
+        description="Each step samples several tasks; each gets a fresh random sample of N prompts from its "
+        "train pool (and a task description) as the condition. The loss is the distance to one of the task's "
+        "zoo checkpoints (reconstruction), the task's next-token loss on separate labeled train-pool items "
+        "through the generated LoRA (functional, no zoo needed), or both (hybrid). Held-out and "
+        "evaluation-only tasks are never seen. Rerunning a killed run resumes it from its last saved state.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--zoo", required=True, metavar="ZOO_DIR")
+    p.add_argument("--zoo", default=None, metavar="ZOO_DIR",
+                   help="the zoo (needed by --objective reconstruction and hybrid, --reference zoo-mean "
+                        "and the basis/conv heads)")
     p.add_argument("--out", required=True, metavar="GEN_DIR")
     p.add_argument("--holdout", default="", help="comma-separated tasks to leave out")
-    p.add_argument("--tasks", default="", help="comma-separated zoo tasks to train on (default: all but --holdout)")
+    p.add_argument("--tasks", default="", help="comma-separated zoo tasks to train on (default: all but --holdout); "
+                   "without --zoo, registry tasks or suites (required)")
     p.add_argument("--size", choices=("cpu", "paper"), default="cpu", help="decoder size preset")
     p.add_argument("--hidden-channels", default=None, help="decoder stage channels, e.g. 64,64 (overrides --size)")
     p.add_argument("--condition", choices=("pooled", "tokens"), default="pooled",
@@ -42,6 +47,27 @@ def register(sub) -> None:
     p.add_argument("--n-basis", type=nonneg_int, default=16,
                    help="basis-coefficient head with this many basis adapters (0: the paper's conv output)")
     p.add_argument("--chunk", type=positive_int, default=None, help="LoRA token chunk width (default: inferred)")
+    g = p.add_argument_group("objective and head (docs/generator.md)")
+    g.add_argument("--objective", choices=("reconstruction", "functional", "hybrid"), default="reconstruction",
+                   help="reconstruction: fit the zoo's checkpoints; functional: the task's next-token loss "
+                        "through the generated LoRA on the frozen base model (no zoo needed); hybrid: both")
+    g.add_argument("--hybrid-weight", type=nonneg_float, default=1.0, help="weight of the functional term in hybrid")
+    g.add_argument("--items-per-task", type=positive_int, default=4,
+                   help="labeled train-pool items per condition for the functional loss")
+    g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="base model precision in the functional loss")
+    g.add_argument("--head", choices=("shared", "basis", "conv"), default="shared",
+                   help="shared: one compact head for every layer and module (residual, reads descriptions); "
+                        "basis / conv: token outputs (--n-basis)")
+    g.add_argument("--head-width", type=positive_int, default=64, help="shared head: hidden width = shared bases per module type")
+    g.add_argument("--reference", default="auto", metavar="ADAPTER_DIR|zoo-mean|none",
+                   help="shared head: the adapter the generated LoRA is a residual over (auto: zoo-mean with "
+                        "--zoo, none without)")
+    g.add_argument("--no-descriptions", action="store_true", help="shared head: condition on prompts only")
+    g.add_argument("--base-model", default=None,
+                   help="without --zoo: the base model (default alias, HF id or dir); with --zoo the zoo's is used")
+    g.add_argument("--rank", type=positive_int, default=8, help="without --zoo: r of the generated LoRA")
+    g.add_argument("--alpha", type=positive_int, default=16, help="without --zoo: its lora_alpha")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
@@ -53,13 +79,14 @@ def parse_list(value: str) -> tuple[str, ...]:
 
 def config_from_args(args):
     from dnd.generator.condition import ConditionSettings
-    from dnd.generator.config import DecoderSettings, GeneratorConfig, GenTrainSettings
+    from dnd.generator.config import DecoderSettings, GeneratorConfig, GenTrainSettings, HeadSettings
 
     for flag in ("n_prompts", "steps", "batch_size"):
         if getattr(args, flag) < 1:
             raise DndError(f"--{flag.replace('_', '-')} must be positive")
     decoder = DecoderSettings.paper() if args.size == "paper" else DecoderSettings()
-    decoder = replace(decoder, n_basis=getattr(args, "n_basis", 0) if args.size == "cpu" else 0)
+    head_kind = getattr(args, "head", None) or ("basis" if getattr(args, "n_basis", 0) else "conv")
+    decoder = replace(decoder, n_basis=getattr(args, "n_basis", 0) if args.size == "cpu" and head_kind == "basis" else 0)
     if args.hidden_channels:
         try:
             decoder = replace(decoder, hidden_channels=tuple(int(c) for c in parse_list(args.hidden_channels)))
@@ -68,20 +95,38 @@ def config_from_args(args):
     train = GenTrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                              weight_decay=args.weight_decay, warmup_steps=min(50, args.steps // 10 + 1),
                              cond_noise=args.cond_noise, target_noise=args.target_noise,
-                             token_weighting=not args.no_token_weighting, seed=args.seed, device=args.device)
+                             token_weighting=not args.no_token_weighting, seed=args.seed, device=args.device,
+                             objective=getattr(args, "objective", "reconstruction"),
+                             hybrid_weight=getattr(args, "hybrid_weight", 1.0),
+                             items_per_task=getattr(args, "items_per_task", 4),
+                             precision=getattr(args, "precision", "fp32"))
     condition = ConditionSettings(encoder=args.encoder, kind=args.condition, n_prompts=args.n_prompts,
                                   encoder_max_tokens=args.encoder_max_tokens)
-    return GeneratorConfig(condition=condition, decoder=decoder, train=train, chunk=args.chunk)
+    head, reference = None, "none"
+    if head_kind == "shared":
+        head = HeadSettings(width=getattr(args, "head_width", 64), description=not getattr(args, "no_descriptions", False))
+        reference = getattr(args, "reference", "auto")
+        if reference == "auto":
+            reference = "zoo-mean" if getattr(args, "zoo", None) else "none"
+    elif getattr(args, "reference", "auto") not in ("auto", "none"):
+        raise DndError(f"--reference {args.reference}: only the shared head (--head shared) is residual")
+    return GeneratorConfig(condition=condition, decoder=decoder, train=train, chunk=args.chunk,
+                           head=head, reference=reference)
 
 
 def run(args) -> int:
-    from dnd.artifacts import check_output
     from dnd.generator.train import train_generator
 
-    check_output(args.out, "--out", "generator")  # before any training: a file, another artifact, unwritable
+    from dnd.zoo.lora import LoraSettings
 
-    saved = train_generator(args.zoo, args.out, config_from_args(args),
-                            holdout=parse_list(args.holdout), tasks=parse_list(args.tasks) or None)
+    tasks = parse_list(args.tasks) or None
+    if tasks and not args.zoo:  # registry tasks or suites
+        from dnd.tasks.registry import resolve_tasks
+
+        tasks = tuple(t.name for t in resolve_tasks(args.tasks))
+    saved = train_generator(args.zoo, args.out, config_from_args(args), holdout=parse_list(args.holdout),
+                            tasks=tasks, base_model=args.base_model,
+                            lora=LoraSettings(r=args.rank, lora_alpha=args.alpha))
     print(f"generator {args.out}: trained on {', '.join(saved['tasks'])}"
           f"{' (held out: ' + ', '.join(saved['holdout']) + ')' if saved['holdout'] else ''}; "
           f"{saved['parameters']:,} parameters, final loss {saved['final_loss']:.4f}, {saved['train_time_s']} s")

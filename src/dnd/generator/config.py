@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from dnd.generator.condition import ConditionSettings
 
@@ -10,8 +10,31 @@ from dnd.generator.condition import ConditionSettings
 CONFIG = "generator_config.json"
 WEIGHTS = "generator.safetensors"
 LOSSES = "losses.json"
-STATE = "train_state.pt"
+STATE = "train_state.safetensors"  # tensors of an interrupted run (model, optimizer, RNG)
+STATE_INFO = "train_state.json"  # and its scalars; written after STATE
+REFERENCE = "reference.safetensors"  # the reference adapter of a residual generator
 MANIFEST = "manifest.json"
+
+OBJECTIVES = ("reconstruction", "functional", "hybrid")
+HEADS = ("shared", "basis", "conv")
+
+
+def _drop_defaults(d: dict, cls, names: tuple[str, ...]) -> dict:
+    """Leave out options added later while they hold their defaults, so the configs of
+    generators saved before them serialize (and compare) as before."""
+    defaults = {f.name: f.default for f in fields(cls)}
+    return {k: v for k, v in d.items() if k not in names or v != defaults[k]}
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    """The compact shared head (heads.py): one MLP over learned layer and module embeddings
+    for every LoRA site; `width` shared basis matrices per module type."""
+
+    width: int = 64
+    embed_dim: int = 32
+    cond_dim: int = 128
+    description: bool = True  # also reads a task description (sentence embedding)
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,17 @@ class GenTrainSettings:
     seed: int = 0
     device: str = "cpu"
     save_every: int = 100
+    objective: str = "reconstruction"  # see objectives.py
+    hybrid_weight: float = 1.0  # weight of the functional term in "hybrid"
+    items_per_task: int = 4  # labeled items per condition for the functional loss
+    max_length: int = 256  # tokens per labeled item
+    drop_prob: float = 0.25  # P(no prompts), P(no description) per condition, when the head reads both
+    precision: str = "fp32"  # base model in the functional loss: "fp32" or "bf16" (dnd.zoo.lora)
+
+    NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision")
+
+    def to_json(self) -> dict:
+        return _drop_defaults(asdict(self), GenTrainSettings, self.NEW)
 
 
 @dataclass(frozen=True)
@@ -54,15 +88,27 @@ class GeneratorConfig:
     decoder: DecoderSettings = field(default_factory=DecoderSettings)
     train: GenTrainSettings = field(default_factory=GenTrainSettings)
     chunk: int | None = None  # LoRA token chunk width; None = inferred from the layout
+    # None: the decoder's token output (basis head if decoder.n_basis else the paper's conv)
+    head: HeadSettings | None = None
+    reference: str = "none"  # residual over: "none", "zoo-mean" or a PEFT adapter directory
+
+    @property
+    def head_kind(self) -> str:
+        if self.head is not None:
+            return "shared"
+        return "basis" if self.decoder.n_basis else "conv"
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["condition"] = self.condition.to_json()
         d["decoder"]["hidden_channels"] = list(self.decoder.hidden_channels)
-        return d
+        d["train"] = self.train.to_json()
+        return _drop_defaults(d, GeneratorConfig, ("head", "reference"))
 
     @classmethod
     def from_json(cls, d: dict) -> "GeneratorConfig":
         dec = dict(d["decoder"], hidden_channels=tuple(d["decoder"]["hidden_channels"]))
+        head = HeadSettings(**d["head"]) if d.get("head") else None
         return cls(condition=ConditionSettings(**d["condition"]), decoder=DecoderSettings(**dec),
-                   train=GenTrainSettings(**d["train"]), chunk=d.get("chunk"))
+                   train=GenTrainSettings(**d["train"]), chunk=d.get("chunk"), head=head,
+                   reference=d.get("reference", "none"))

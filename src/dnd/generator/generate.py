@@ -12,12 +12,12 @@ import warnings
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
-from dnd.artifacts import check_generator_dir, check_layout, load_safetensors, read_json_file
 from dnd.errors import DndError
-from dnd.fileio import atomic_dir, save_safetensors, sha256_file, write_json
+from dnd.fileio import atomic_dir, read_json, save_safetensors, sha256_file, write_json
 from dnd.generator import config as C
-from dnd.generator.condition import ConditionEncoder, bf16_is_fast
+from dnd.generator.condition import ConditionEncoder
 from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.tokenizer import LoraLayout
 from dnd.generator.train import LAYOUT
@@ -33,9 +33,14 @@ class Generator:
     def __init__(self, saved: dict, layout: LoraLayout, decoder: HyperConvDecoder, device: str = "cpu"):
         self.saved, self.layout, self.decoder, self.device = saved, layout, decoder, device
         self.config = C.GeneratorConfig.from_json(saved["config"])
-        self.lora = LoraSettings.from_json(saved["lora"])
+        self.lora = LoraSettings.from_json(saved.get("adapter_lora", saved["lora"]))  # what is written
         self.encoder = ConditionEncoder(self.config.condition, device=device)
-        self.bf16 = bf16_is_fast(device)  # bf16 encoder where native: features within cosine 0.9999 of fp32
+        self.reference: dict[str, torch.Tensor] | None = None  # residual generators: set by from_pretrained
+
+    @property
+    def reads_description(self) -> bool:
+        """Whether a task description can condition this generator (shared head only)."""
+        return bool(self.saved.get("desc_dim"))
 
     @property
     def base_model(self) -> dict:
@@ -45,41 +50,62 @@ class Generator:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu", verify: bool = True) -> "Generator":
         path = Path(path)
-        check_generator_dir(path, verify=verify)  # a finished generator whose files match its manifest
-        saved = read_json_file(path / C.CONFIG)
-        layout = check_layout(path, saved, read_json_file(path / LAYOUT))  # (LoraLayout) agrees with the config
+        if not (path / C.MANIFEST).exists():
+            raise DndError(f"{path}: not a trained generator (no {C.MANIFEST}; is `dnd train` finished?)")
+        if verify:
+            for name, sha in read_json(path / C.MANIFEST).items():
+                if sha256_file(path / name) != sha:
+                    raise DndError(f"{path / name}: checksum mismatch, the generator is corrupted")
+        saved = read_json(path / C.CONFIG)
+        layout = LoraLayout.from_json(read_json(path / LAYOUT))
         config = C.GeneratorConfig.from_json(saved["config"])
-        decoder = HyperConvDecoder(tuple(saved["cond_shape"]), tuple(saved["token_shape"]),
-                                   config.decoder.hidden_channels, config.decoder.kernel,
-                                   config.decoder.layer_kernel, saved.get("n_basis", 0))
-        try:
-            decoder.load_state_dict(load_safetensors(path / C.WEIGHTS))
-        except RuntimeError as e:  # missing / unexpected / mis-shaped tensors
-            raise DndError(f"{path / C.WEIGHTS}: does not fit {path / C.CONFIG} "
-                           f"({str(e).strip().splitlines()[-1].strip()})") from None
-        return cls(saved, layout, decoder.to(device).eval(), device)
+        if config.head is not None:  # the compact shared head (heads.py)
+            from dnd.generator.heads import SharedLoraHead
+
+            decoder = SharedLoraHead(tuple(saved["cond_shape"]), layout.keys, layout.shapes,
+                                     config.decoder.hidden_channels, config.decoder.kernel,
+                                     config.decoder.layer_kernel, width=config.head.width,
+                                     embed_dim=config.head.embed_dim, cond_dim=config.head.cond_dim,
+                                     desc_dim=saved.get("desc_dim", 0))
+        else:
+            decoder = HyperConvDecoder(tuple(saved["cond_shape"]), tuple(saved["token_shape"]),
+                                       config.decoder.hidden_channels, config.decoder.kernel,
+                                       config.decoder.layer_kernel, saved.get("n_basis", 0))
+        decoder.load_state_dict(load_file(path / C.WEIGHTS))
+        gen = cls(saved, layout, decoder.to(device).eval(), device)
+        if "reference_lora" in saved:
+            gen.reference = load_file(path / C.REFERENCE)  # listed in the verified manifest
+        return gen
 
     @torch.no_grad()
-    def generate(self, prompts: list[str], seed: int = 0, timings: dict | None = None) -> dict[str, torch.Tensor]:
-        """N prompts -> a PEFT LoRA state dict. With more than N prompts, N are sampled
-        (seeded); with fewer, they are cycled (and a warning is issued)."""
-        prompts = [p for p in prompts if p.strip()]
+    def generate(self, prompts: list[str] | None, seed: int = 0, timings: dict | None = None,
+                 description: str | None = None) -> dict[str, torch.Tensor]:
+        """N prompts and/or a task description -> a PEFT LoRA state dict. With more than N
+        prompts, N are sampled (seeded); with fewer, they are cycled (and a warning is
+        issued). A description needs a generator that reads them (`reads_description`)."""
+        prompts = [p for p in (prompts or []) if p.strip()]
+        description = (description or "").strip() or None
+        if description is not None and not self.reads_description:
+            raise DndError("--description: this generator was trained without descriptions "
+                           "(train it with --head shared)")
+        if description is not None and not prompts:
+            return self._generate_delta(None, description, timings)
         if not prompts:
             raise DndError("no prompts given: the generator needs at least one")
         n = self.config.condition.n_prompts
         if len(prompts) < n:
             warnings.warn(f"{len(prompts)} prompts given, the generator was trained with {n}; "
                           "reusing prompts to fill the batch (fewer distinct prompts, noisier adapter)")
-        # Sample first, then encode only the prompts drawn (each once), not every prompt given.
-        ts = time.perf_counter()
-        order = ConditionEncoder.sample(len(prompts), n, torch.Generator().manual_seed(seed))  # (N,)
-        used, where = torch.unique(order, return_inverse=True)  # (n_used,), (N,)
         t0 = time.perf_counter()
-        if timings is not None:
-            timings["sample_s"] = t0 - ts
-        feats = self.encoder.features([prompts[i] for i in used.tolist()], bf16=self.bf16)  # (n_used, H, W)
-        cond = feats[where]  # (N, H, W)
+        feats = self.encoder.features(prompts)  # (n_given, H, W)
         t1 = time.perf_counter()
+        cond = ConditionEncoder.batch(feats, n, torch.Generator().manual_seed(seed))  # (N, H, W)
+        if self.config.head is not None:
+            state = self._generate_delta(cond, description, None)
+            t2 = time.perf_counter()
+            if timings is not None:
+                timings.update(encode_s=t1 - t0, decode_s=t2 - t1)
+            return state
         tokens = self.decoder(cond[None].to(self.device))[0].float().cpu()  # (T, r, w + 2)
         state = self.layout.detokenize(tokens)
         t2 = time.perf_counter()
@@ -88,6 +114,29 @@ class Generator:
             raise DndError(f"generated weights are not finite ({len(bad)} matrices, e.g. {bad[0]}); refusing to write them")
         if timings is not None:
             timings.update(encode_s=t1 - t0, decode_s=t2 - t1)
+        return state
+
+    def _generate_delta(self, cond: torch.Tensor | None, description: str | None,
+                        timings: dict | None) -> dict[str, torch.Tensor]:
+        """Shared head: condition (N, H, W) and/or a description -> the written adapter's
+        state (the reference's ranks and the generated delta's, concatenated)."""
+        from dnd.generator.descriptions import encode_descriptions
+        from dnd.generator.residual import concat_ranks
+
+        t0 = time.perf_counter()
+        desc = encode_descriptions(self.encoder, [description]).to(self.device) if description else None  # (1, D)
+        t1 = time.perf_counter()
+        delta = self.decoder(cond[None].to(self.device) if cond is not None else None, desc)
+        delta = {k: v[0].float().cpu() for k, v in delta.items()}
+        if self.reference is not None:
+            ref_lora = LoraSettings.from_json(self.saved["reference_lora"])
+            delta = concat_ranks(self.reference, ref_lora, delta, LoraSettings.from_json(self.saved["lora"]))
+        state = {k: v.contiguous() for k, v in delta.items()}
+        bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+        if bad:
+            raise DndError(f"generated weights are not finite ({len(bad)} matrices, e.g. {bad[0]}); refusing to write them")
+        if timings is not None:
+            timings.update(encode_s=t1 - t0, decode_s=time.perf_counter() - t1)
         return state
 
     def save_adapter(self, state: dict[str, torch.Tensor], out_dir: str | Path, info: dict | None = None) -> Path:
