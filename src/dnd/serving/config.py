@@ -40,7 +40,7 @@ class ServeSettings:
     far_threshold: float = 0.5  # nearest training task below this cosine: "out of domain"
     task_index_prompts: int = 64  # train-pool prompts per training task in its mean embedding
     note_max_tokens: int = 128  # word pieces of each prompt the note's embeddings read
-    note_prompts: int = 64  # dropped prompts embedded for the note (a seeded sample)
+    note_prompts: int = 32  # dropped prompts embedded for the note (a seeded sample)
     state_cache: int = 8  # adapters kept in memory (LRU)
     limits: ServeLimits = field(default_factory=ServeLimits)
 

@@ -95,6 +95,7 @@ function showResult(a) {
     : `generated in ${(t.generate_s || 0).toFixed(2)} s`;
   $("#result-prompts").textContent = `${a.n_prompts} prompts` +
     (a.description ? ` · description (${a.description_use})` : "");
+  $("#result-warnings").textContent = (a.warnings || []).map((w) => `note: ${w}`).join(" ");
   const list = $("#nearest");
   list.replaceChildren();
   for (const n of a.nearest || []) {
@@ -172,6 +173,7 @@ async function streamChat(model, message, box) {
 
 async function send(e) {
   e.preventDefault();
+  if ($("#send").disabled) return;
   const message = $("#message").value.trim();
   const adapter = $("#adapter-select").value;
   if (!message) return;
@@ -242,6 +244,9 @@ document.addEventListener("DOMContentLoaded", () => {
   setupDrop();
   $("#generate").addEventListener("click", generate);
   $("#chat-form").addEventListener("submit", send);
+  $("#message").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("#chat-form").requestSubmit(); }
+  });
   loadServer();
   refreshAdapters();
 });

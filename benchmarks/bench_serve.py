@@ -1,0 +1,105 @@
+"""Load on a running `dnd serve`: K adapters (one per task, from its train-pool prompts),
+then R chat requests at once spread round-robin over them, each asking an eval-pool prompt
+of its adapter's task. Prints adapter generation times, errors, p50/p95 latency and
+throughput. Bounded: every request has a timeout and the whole run a deadline; it sends
+traffic to the given localhost URL only.
+
+    .venv/bin/dnd serve --generator GEN_DIR --port 8777 &
+    .venv/bin/python benchmarks/bench_serve.py --url http://127.0.0.1:8777 [--tasks sst2,boolq,rte,arc_e,piqa]
+        [--requests 50] [--max-tokens 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from urllib.parse import urlparse
+
+import httpx2 as httpx
+
+from dnd.tasks.registry import load_pools
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", default="http://127.0.0.1:8777")
+    ap.add_argument("--tasks", default="sst2,boolq,rte,arc_e,piqa", help="one adapter per task")
+    ap.add_argument("--prompts", type=int, default=128, help="train-pool prompts per adapter")
+    ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
+    ap.add_argument("--deadline", type=float, default=900.0, help="seconds for the whole load phase")
+    args = ap.parse_args()
+    if urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit("bench_serve.py: --url must be a localhost address")
+    client = httpx.Client(base_url=args.url, timeout=args.timeout)
+    server = client.get("/v1/server").json()
+    print(f"server: base model {server['base_model']}, generator {server['generator']} "
+          f"(trained on {', '.join(server['generator_tasks'])})")
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    adapters, questions = {}, {}
+    print(f"\n{'task':12} {'adapter':26} {'generate s':>10} {'request s':>9} {'nearest (cosine)':>24}")
+    for task in tasks:
+        train, evals = load_pools(task)
+        r = client.post("/v1/adapters", json={"prompts": [it.prompt for it in train[: args.prompts]], "name": task})
+        r.raise_for_status()
+        a = r.json()
+        adapters[task], questions[task] = a["id"], [it.prompt for it in evals]
+        near = f"{a['nearest'][0]['task']} ({a['nearest'][0]['similarity']:.2f})" if a["nearest"] else "-"
+        gen_s = "cached" if a["cached"] else f"{a['timings']['generate_s']:.2f}"
+        print(f"{task:12} {a['id']:26} {gen_s:>10} {a['request_s']:>9.2f} {near:>24}")
+
+    def one(i: int) -> tuple[bool, float, int, str]:
+        task = tasks[i % len(tasks)]
+        body = {"model": adapters[task], "max_tokens": args.max_tokens,
+                "messages": [{"role": "user", "content": questions[task][i // len(tasks)]}]}
+        t0 = time.perf_counter()
+        try:
+            r = client.post("/v1/chat/completions", json=body)
+            ok = r.status_code == 200
+            tokens = r.json()["usage"]["completion_tokens"] if ok else 0
+            note = "" if ok else f"{r.status_code} {r.text[:120]}"
+        except httpx.HTTPError as e:
+            ok, tokens, note = False, 0, repr(e)[:120]
+        return ok, time.perf_counter() - t0, tokens, note
+
+    print(f"\n{args.requests} concurrent chat requests across {len(tasks)} adapters, max_tokens {args.max_tokens}")
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(args.requests) as pool:
+        futures = [pool.submit(one, i) for i in range(args.requests)]
+        done, pending = wait(futures, timeout=args.deadline)
+        for f in pending:
+            f.cancel()
+    wall = time.perf_counter() - t0
+    results = [f.result() for f in done]
+    lat = [r[1] for r in results if r[0]]
+    errors = [r[3] for r in results if not r[0]] + ["deadline"] * len(pending)
+    tokens = sum(r[2] for r in results)
+    summary = {
+        "requests": args.requests, "adapters": len(tasks), "errors": len(errors), "wall_s": round(wall, 2),
+        "p50_s": round(statistics.median(lat), 2) if lat else None,
+        "p95_s": round(percentile(lat, 0.95), 2) if lat else None,
+        "max_s": round(max(lat), 2) if lat else None,
+        "requests_per_s": round(len(lat) / wall, 3), "completion_tokens_per_s": round(tokens / wall, 1),
+        "mean_completion_tokens": round(tokens / max(1, len(lat)), 1),
+    }
+    for k, v in summary.items():
+        print(f"{k:24} {v}")
+    for e in errors[:5]:
+        print(f"error: {e}")
+    print(json.dumps(summary))
+    return 0 if not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
