@@ -101,6 +101,7 @@ BAD = [
     ("post", "/v1/adapters", {"prompts": ["x" * 400] * 200}, 413, "body"),
     ("get", "/v1/adapters/dnd-NOTHEX0000000000000", None, 400, "id"),
     ("get", "/v1/adapters/%2E%2E", None, 400, "id"),
+    ("get", "/v1/adapters/dnd-0123456789abcdef0123%0A", None, 400, "id"),
     ("get", "/v1/adapters/dnd-00000000000000000000/download", None, 404, "id"),
     ("delete", "/v1/adapters/.%2E", None, 400, "id"),
     ("post", "/v1/chat/completions", {"messages": MSG}, 400, "model"),

@@ -35,7 +35,7 @@ from dnd.fileio import atomic_dir, read_json, sha256_file
 from dnd.serving.errors import ApiError
 from dnd.zoo.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
-ID_PATTERN = re.compile(r"^dnd-[0-9a-f]{20}$")
+ID_PATTERN = re.compile(r"dnd-[0-9a-f]{20}")
 INFO_FILE = "dnd_generation.json"  # dnd.generator.generate.GENERATION_INFO
 PROMPTS_FILE = "dnd_prompts.json"
 PUBLIC_FIELDS = ("id", "name", "created", "n_prompts", "description", "description_use", "seed",
@@ -56,7 +56,7 @@ def adapter_id(generator_fp: str, prompts: list[str], description: str | None, s
 
 def check_id(aid: str, param: str = "id") -> str:
     """The id itself, or a 400 naming `param` (nothing but dnd-<20 hex> reaches a path)."""
-    if not isinstance(aid, str) or not ID_PATTERN.match(aid):
+    if not isinstance(aid, str) or not ID_PATTERN.fullmatch(aid):
         raise ApiError(400, f"{param}: {str(aid)[:80]!r} is not an adapter id (dnd- and 20 hex digits)", param,
                        "invalid_id")
     return aid
@@ -105,7 +105,7 @@ class AdapterStore:
         """Every usable adapter, newest first (directories of another base model are skipped)."""
         out = []
         for p in self.root.iterdir():
-            if ID_PATTERN.match(p.name) and self.exists(p.name):
+            if ID_PATTERN.fullmatch(p.name) and self.exists(p.name):
                 try:
                     out.append(self.info(p.name))
                 except ApiError:  # deleted meanwhile
