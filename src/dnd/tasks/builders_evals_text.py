@@ -1,7 +1,7 @@
 """Wide-suite tasks from OpenAI evals data: stories, multiple choice and open short answers.
 
-The closed-label tasks and the task list (SPECS, DROPPED) are in `dnd.tasks.builders_evals`;
-see its docstring for the conventions.
+The closed-label tasks are in `dnd.tasks.builders_evals_labels`, the task list (SPECS,
+DROPPED) in `dnd.tasks.builders_evals`; see its docstring for the conventions.
 """
 
 from __future__ import annotations

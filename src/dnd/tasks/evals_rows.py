@@ -25,6 +25,7 @@ HEAD_ROWS = 6000
 
 
 def rows(*relpaths: str) -> Iterable[dict]:
+    """All rows of one or more evals data files, in file order."""
     return itertools.chain.from_iterable(read_evals_jsonl(p) for p in relpaths)
 
 
@@ -43,6 +44,7 @@ def msg(row: dict, role: str = "user", index: int = -1) -> str:
 
 
 def ideal(row: dict) -> str:
+    """The row's answer (the first one where several are accepted), stripped; "" if none."""
     ideal = row.get("ideal")
     if isinstance(ideal, list):
         ideal = ideal[0] if ideal else None
@@ -50,6 +52,7 @@ def ideal(row: dict) -> str:
 
 
 def fits(prompt: str) -> bool:
+    """Whether a prompt is short enough to keep (MAX_PROMPT_CHARS)."""
     return len(prompt) <= MAX_PROMPT_CHARS
 
 
