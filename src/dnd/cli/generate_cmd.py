@@ -30,6 +30,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from dnd.artifacts import check_output
     from dnd.generator.generate import Generator
     from dnd.tasks.items import load_task_file
 
@@ -37,6 +38,7 @@ def run(args) -> int:
     if not args.prompts and not (args.description or "").strip():
         raise DndError("give --prompts FILE, --description TEXT, or both")
     items = load_task_file(args.prompts) if args.prompts else []
+    check_output(args.out, "--out", "adapter", replaces=True)  # before any work; never over another artifact
     gen = Generator.from_pretrained(args.generator, device=args.device)
     if args.base_model:
         from dnd.assets import base_model_identity

@@ -115,7 +115,10 @@ def config_from_args(args):
 
 
 def run(args) -> int:
+    from dnd.artifacts import check_output
     from dnd.generator.train import train_generator
+
+    check_output(args.out, "--out", "generator")  # before any training: a file, another artifact, unwritable
 
     from dnd.zoo.lora import LoraSettings
 

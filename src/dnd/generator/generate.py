@@ -12,12 +12,12 @@ import warnings
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
+from dnd.artifacts import check_generator_dir, check_layout, load_safetensors, read_json_file
 from dnd.errors import DndError
-from dnd.fileio import atomic_dir, read_json, save_safetensors, sha256_file, write_json
+from dnd.fileio import atomic_dir, save_safetensors, sha256_file, write_json
 from dnd.generator import config as C
-from dnd.generator.condition import ConditionEncoder
+from dnd.generator.condition import ConditionEncoder, bf16_is_fast
 from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.tokenizer import LoraLayout
 from dnd.generator.train import LAYOUT
@@ -35,6 +35,7 @@ class Generator:
         self.config = C.GeneratorConfig.from_json(saved["config"])
         self.lora = LoraSettings.from_json(saved.get("adapter_lora", saved["lora"]))  # what is written
         self.encoder = ConditionEncoder(self.config.condition, device=device)
+        self.bf16 = bf16_is_fast(device)  # bf16 encoder where native: features within cosine 0.9999 of fp32
         self.reference: dict[str, torch.Tensor] | None = None  # residual generators: set by from_pretrained
 
     @property
@@ -50,14 +51,9 @@ class Generator:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu", verify: bool = True) -> "Generator":
         path = Path(path)
-        if not (path / C.MANIFEST).exists():
-            raise DndError(f"{path}: not a trained generator (no {C.MANIFEST}; is `dnd train` finished?)")
-        if verify:
-            for name, sha in read_json(path / C.MANIFEST).items():
-                if sha256_file(path / name) != sha:
-                    raise DndError(f"{path / name}: checksum mismatch, the generator is corrupted")
-        saved = read_json(path / C.CONFIG)
-        layout = LoraLayout.from_json(read_json(path / LAYOUT))
+        check_generator_dir(path, verify=verify)  # a finished generator whose files match its manifest
+        saved = read_json_file(path / C.CONFIG)
+        layout = check_layout(path, saved, read_json_file(path / LAYOUT))  # (LoraLayout) agrees with the config
         config = C.GeneratorConfig.from_json(saved["config"])
         if config.head is not None:  # the compact shared head (heads.py)
             from dnd.generator.heads import SharedLoraHead
@@ -71,10 +67,14 @@ class Generator:
             decoder = HyperConvDecoder(tuple(saved["cond_shape"]), tuple(saved["token_shape"]),
                                        config.decoder.hidden_channels, config.decoder.kernel,
                                        config.decoder.layer_kernel, saved.get("n_basis", 0))
-        decoder.load_state_dict(load_file(path / C.WEIGHTS))
+        try:
+            decoder.load_state_dict(load_safetensors(path / C.WEIGHTS))
+        except RuntimeError as e:  # missing / unexpected / mis-shaped tensors
+            raise DndError(f"{path / C.WEIGHTS}: does not fit {path / C.CONFIG} "
+                           f"({str(e).strip().splitlines()[-1].strip()})") from None
         gen = cls(saved, layout, decoder.to(device).eval(), device)
         if "reference_lora" in saved:
-            gen.reference = load_file(path / C.REFERENCE)  # listed in the verified manifest
+            gen.reference = load_safetensors(path / C.REFERENCE)  # listed in the verified manifest
         return gen
 
     @torch.no_grad()
@@ -96,10 +96,16 @@ class Generator:
         if len(prompts) < n:
             warnings.warn(f"{len(prompts)} prompts given, the generator was trained with {n}; "
                           "reusing prompts to fill the batch (fewer distinct prompts, noisier adapter)")
+        # Sample first, then encode only the prompts drawn (each once), not every prompt given.
+        ts = time.perf_counter()
+        order = ConditionEncoder.sample(len(prompts), n, torch.Generator().manual_seed(seed))  # (N,)
+        used, where = torch.unique(order, return_inverse=True)  # (n_used,), (N,)
         t0 = time.perf_counter()
-        feats = self.encoder.features(prompts)  # (n_given, H, W)
+        if timings is not None:
+            timings["sample_s"] = t0 - ts
+        feats = self.encoder.features([prompts[i] for i in used.tolist()], bf16=self.bf16)  # (n_used, H, W)
+        cond = feats[where]  # (N, H, W)
         t1 = time.perf_counter()
-        cond = ConditionEncoder.batch(feats, n, torch.Generator().manual_seed(seed))  # (N, H, W)
         if self.config.head is not None:
             state = self._generate_delta(cond, description, None)
             t2 = time.perf_counter()
