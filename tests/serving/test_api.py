@@ -11,7 +11,6 @@ import time
 import zipfile
 
 import pytest
-from safetensors.torch import load_file
 
 from serve_live import BOOLQ_LIKE, SST2_LIKE, LiveServer, chat, data_dir, make_adapter, server  # noqa: F401 (fixtures)
 
@@ -137,8 +136,14 @@ def test_invalid_json_and_unknown_route(server):
         assert r.status_code in (400, 404) and "error" in r.json(), (path, r.text)
 
 
+def test_chunked_body_over_the_limit(server):
+    body = json.dumps({"prompts": ["x" * 400] * 200}).encode()  # 80 kB, over the 64 KiB limit
+    r = server.client.post("/v1/adapters", content=iter([body[i:i + 8192] for i in range(0, len(body), 8192)]),
+                           headers={"content-type": "application/json"})  # no Content-Length: chunked
+    assert r.status_code == 413 and r.json()["error"]["param"] == "body"
+
+
 def test_generation_limits_and_timeouts(server):
-    from dnd.errors import DndError  # noqa: F401  (the engine raises ApiError, not DndError)
     from dnd.serving.chat import GenParams
     from dnd.serving.errors import ApiError
 

@@ -83,17 +83,26 @@ class BodyLimit:
             response = JSONResponse(error_body(413, f"body: {length.decode(errors='replace')} bytes, the limit "
                                                     f"is {self.limit} (see --max-body-bytes)", "body"), 413)
             return await response(scope, receive, send)
-        seen = 0
+        seen, too_large = 0, False
 
-        async def counted():
-            nonlocal seen
+        async def counted():  # a chunked body has no Content-Length: count what arrives
+            nonlocal seen, too_large
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:  # a chunked body without Content-Length
+            if seen > self.limit:
+                too_large = True
                 raise ApiError(413, f"body: over the limit of {self.limit} bytes", "body")
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded(message):  # the app's own answer to the aborted read is replaced
+            if not too_large:
+                await send(message)
+
+        await self.app(scope, counted, guarded)
+        if too_large:
+            response = JSONResponse(error_body(413, f"body: over the limit of {self.limit} bytes "
+                                                    "(see --max-body-bytes)", "body"), 413)
+            await response(scope, receive, send)
 
 
 def _param(loc) -> str:
