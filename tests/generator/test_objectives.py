@@ -178,3 +178,18 @@ def test_old_configs_serialize_as_before_and_new_ones_round_trip():
     new = C.GeneratorConfig(head=HEAD, reference="zoo-mean",
                             train=C.GenTrainSettings(objective="hybrid", hybrid_weight=0.5))
     assert C.GeneratorConfig.from_json(new.to_json()) == new and new.head_kind == "shared"
+
+
+def test_training_refuses_eval_only_tasks_and_a_missing_zoo(tmp_path):
+    import subprocess
+    import sys
+
+    from dnd.tasks.registry import TASKS
+
+    eval_only = next(n for n, s in TASKS.items() if s.eval_only)
+    for flags, message in ((["--objective", "functional", "--tasks", f"sst2,{eval_only}"], "evaluation-only"),
+                           (["--tasks", "sst2"], "needs --zoo")):
+        r = subprocess.run([sys.executable, "-m", "dnd.cli", "train", "--out", str(tmp_path / "g"), *flags],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "g").exists()
