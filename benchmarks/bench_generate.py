@@ -1,9 +1,15 @@
-"""Prompts -> adapter on disk: wall time (median and spread), where the time goes, and peak
-memory, for a trained generator; plus the generator's size and training time.
+"""Prompts -> adapter on disk: wall time (median and spread), where the time goes (sampling,
+encode, decode, write), peak memory, and how far the bf16 encoder moves the condition.
 
     .venv/bin/python benchmarks/bench_generate.py --generator GEN_DIR [--task rte] [--n 128] [--repeats 10]
+    .venv/bin/python benchmarks/bench_generate.py --generator GEN_DIR --given 256   # a 256-prompt file
 
-Target: at most 1 s on 2 CPU cores for N = 128 prompts. Prints figures only.
+Each repeat is the whole of `Generator.generate` + `save_adapter` (what `dnd generate` does
+after loading), with a different sampling seed. `--given` hands the generator more prompts
+than it uses (it samples N first and encodes only those). Both encoder precisions are timed
+in the same process: float32, and bfloat16 (the default where the CPU computes bf16
+natively); the cosine between their conditions is over all given prompts. Target: 0.5 s on
+2 CPU cores, 20 ms on a GPU. Prints figures only.
 """
 
 from __future__ import annotations
@@ -17,48 +23,75 @@ from pathlib import Path
 
 import torch
 
+from dnd.generator.condition import bf16_is_fast
 from dnd.generator.generate import Generator
 from dnd.tasks.registry import load_pools
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--generator", required=True)
-    ap.add_argument("--task", default="rte", help="whose train-pool prompts condition the generator")
-    ap.add_argument("--n", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
+def spread(values: list[float]) -> str:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return (f"median {statistics.median(values):.3f} s, IQR {q[0]:.3f}-{q[2]:.3f} s, "
+            f"min {min(values):.3f} s, max {max(values):.3f} s")
 
-    t0 = time.perf_counter()
-    gen = Generator.from_pretrained(args.generator, device=args.device)
-    prompts = [it.prompt for it in load_pools(args.task)[0][: args.n]]
-    gen.generate(prompts[:4])  # loads the encoder; not part of the per-call time
-    load_s = time.perf_counter() - t0
-    if args.device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    totals, enc, dec, write = [], [], [], []
+
+def measure(gen: Generator, prompts: list[str], repeats: int, bf16: bool) -> dict[str, list[float]]:
+    gen.bf16 = bf16
+    gen.generate(prompts[:8])  # loads (or converts) this encoder; not part of the per-call time
+    rows: dict[str, list[float]] = {k: [] for k in ("total", "sample", "encode", "decode", "write")}
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.repeats):
+        for i in range(repeats):
             timings: dict = {}
             t = time.perf_counter()
             state = gen.generate(prompts, seed=i, timings=timings)
             t_w = time.perf_counter()
             gen.save_adapter(state, Path(tmp) / f"a{i}")
             end = time.perf_counter()
-            totals.append(end - t)
-            enc.append(timings["encode_s"])
-            dec.append(timings["decode_s"])
-            write.append(end - t_w)
-    q = statistics.quantiles(totals, n=4) if len(totals) > 1 else [totals[0]] * 3
+            rows["total"].append(end - t)
+            rows["sample"].append(timings.get("sample_s", 0.0))
+            rows["encode"].append(timings["encode_s"])
+            rows["decode"].append(timings["decode_s"])
+            rows["write"].append(end - t_w)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--generator", required=True)
+    ap.add_argument("--task", default="rte", help="whose train-pool prompts condition the generator")
+    ap.add_argument("--n", type=int, default=None, help="prompts used (default: the generator's N)")
+    ap.add_argument("--given", type=int, default=None, help="prompts handed over (default: --n)")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    gen = Generator.from_pretrained(args.generator, device=args.device)
+    n = args.n or gen.config.condition.n_prompts
+    pool = [it.prompt for it in load_pools(args.task)[0]]
+    prompts = pool[: args.given or n]
+    load_s = time.perf_counter() - t0
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
     print(f"generator {args.generator}: {gen.saved['parameters']:,} parameters, trained {gen.saved['train_time_s']} s "
           f"on {', '.join(gen.saved['tasks'])}")
-    print(f"device {args.device}, torch threads {torch.get_num_threads()}, N = {len(prompts)} prompts, "
-          f"{args.repeats} repeats (one-off load {load_s:.1f} s)")
-    print(f"prompts -> adapter on disk: median {statistics.median(totals):.3f} s, "
-          f"IQR {q[0]:.3f}-{q[2]:.3f} s, min {min(totals):.3f} s, max {max(totals):.3f} s")
-    print(f"  encode {statistics.median(enc):.3f} s | decode + detokenize {statistics.median(dec):.3f} s | "
-          f"write {statistics.median(write):.3f} s")
+    print(f"device {args.device}, torch threads {torch.get_num_threads()}, {len(prompts)} {args.task} prompts given, "
+          f"N = {gen.config.condition.n_prompts} used, {args.repeats} repeats (one-off load {load_s:.1f} s)")
+    precisions = [False, True] if bf16_is_fast(args.device) else [False]
+    for bf16 in precisions:
+        rows = measure(gen, prompts, args.repeats, bf16)
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        print(f"[encoder {'bf16' if bf16 else 'fp32'}] prompts -> adapter on disk: {spread(rows['total'])}")
+        print(f"  sampling {1000 * med['sample']:.2f} ms | encode {med['encode']:.3f} s | "
+              f"decode + detokenize {med['decode']:.3f} s | write {med['write']:.3f} s (medians)")
+    if len(precisions) == 2:
+        fp32 = gen.encoder.features(prompts)
+        bf16 = gen.encoder.features(prompts, bf16=True)
+        cos = torch.nn.functional.cosine_similarity(fp32.flatten(1), bf16.flatten(1))  # (n,)
+        cond_cos = torch.nn.functional.cosine_similarity(fp32.flatten(), bf16.flatten(), dim=0)
+        print(f"bf16 vs fp32 encoder over {len(prompts)} prompts: per-prompt feature cosine min {cos.min():.5f}, "
+              f"mean {cos.mean():.5f}; whole condition {cond_cos:.6f} (threshold 0.99)")
+    print(f"default precision here: {'bf16' if bf16_is_fast(args.device) else 'fp32'} encoder")
     print(f"peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.device.startswith("cuda"):
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

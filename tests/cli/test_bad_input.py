@@ -279,3 +279,15 @@ def test_entry_point_prints_one_line(tmp_path):
     assert "--steps" in r.stderr and "Traceback" not in r.stderr and not (tmp_path / "z").exists()
     r = subprocess.run([sys.executable, "-m", "dnd.cli", "eval", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "95% Wilson" in r.stdout and "%%" not in r.stdout
+
+
+def test_no_pickle_loader_in_the_package():
+    """Artifacts are read as safetensors and JSON only: nothing in the package unpickles."""
+    import re
+
+    import dnd
+
+    pattern = re.compile(r"torch\.load\(|pickle\.loads?\(|weights_only\s*=\s*False|joblib\.load|numpy\.load\(|np\.load\(")
+    hits = [f"{p}:{n}" for p in Path(dnd.__file__).parent.rglob("*.py")
+            for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert hits == []
