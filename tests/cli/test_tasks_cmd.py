@@ -24,7 +24,7 @@ def test_json_lists_every_task():
     for r in rows:
         assert {"name", "suite", "suites", "domain", "train", "eval", "answer_format"} <= set(r)
         assert r["suite"] == r["suites"][0] and r["train"] > 0 and r["eval"] > 0
-    assert by_name["boolq"]["suites"] == ["commonsense", "short"]
+    assert by_name["boolq"]["suites"] == ["commonsense", "short", "wide"]
     assert by_name["arc_c"]["eval"] >= 200
 
 

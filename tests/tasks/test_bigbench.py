@@ -42,10 +42,10 @@ def test_unseen_task_pools(name):
     spec = registry.get_task(name)
     train, evals = registry.load_pools(name)
     n = len(spec.build())
-    assert (len(train), len(evals)) == registry.split_sizes(n, spec.eval_size)
+    assert (len(train), len(evals)) == registry.split_sizes(n, spec.eval_size, eval_only=True)
     if n >= 500:
         assert len(evals) >= 200
-    assert len(train) >= 100
+    assert len(train) >= min(registry.EVAL_ONLY_MIN_TRAIN, n - len(evals))
     assert not {it.prompt for it in train} & {it.prompt for it in evals}
     for it in train + evals:
         assert it.choices is not None and it.answer in it.choices

@@ -26,6 +26,18 @@ def register(sub) -> None:
     p.add_argument("--list", metavar="ZOO_DIR", help="summarize an existing zoo and verify its checksums")
     p.add_argument("--plot", metavar="ZOO_DIR", help="write ZOO_DIR/losses.png with every task's loss curve")
     p.add_argument("--json", action="store_true", help="with --list: print JSON")
+    p.add_argument("--markdown", metavar="FILE.md", help="with --list: also write the per-task table to FILE.md "
+                   "and FILE.json (steps, final loss, wall time, base and own-LoRA eval accuracy)")
+    p.add_argument("--multitask", metavar="NAME", help="instead of one LoRA per task, train ONE LoRA on the union "
+                   "of --tasks (balanced across tasks) and store it in the zoo as NAME")
+    p.add_argument("--multitask-factor", type=positive_int, default=3,
+                   help="with --multitask: train for this many times --steps")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="bf16: frozen base weights in bf16, answer-only logits, length-grouped batches "
+                        "(benchmarks/bench_lora_precision.py); auto: bf16 on CPU, fp32 (with bf16 autocast) on CUDA")
+    p.add_argument("--eval-n", type=nonneg_int, default=100,
+                   help="score the base model and each task's LoRA on this many eval-pool items after training "
+                        "(0: skip)")
     p.add_argument("--rank", type=positive_int, default=8, help="LoRA rank r")
     p.add_argument("--alpha", type=positive_int, default=16, help="lora_alpha")
     p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
@@ -42,7 +54,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     if args.list:
-        return _list(args.list, args.json)
+        return _list(args.list, args.json, args.markdown)
     if args.plot:
         from dnd.zoo.plot import plot_losses
 
@@ -62,22 +74,35 @@ def run(args) -> int:
     check_output(args.out, "--out", "zoo")  # before any training: a file, another artifact, unwritable
     lora = LoraSettings(r=args.rank, lora_alpha=args.alpha,
                         target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()))
+    precision = args.precision if args.precision != "auto" else ("bf16" if args.device == "cpu" else "fp32")
     train = TrainSettings(lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-                          seed=args.seed, device=args.device)
+                          seed=args.seed, device=args.device, precision=precision)
     settings = with_device_defaults(
-        ZooSettings(tasks=tasks, out=args.out, lora=lora, train=train, base_model=args.base_model),
+        ZooSettings(tasks=tasks, out=args.out, lora=lora, train=train, base_model=args.base_model,
+                    eval_n=args.eval_n),
         args.steps, args.keep)
+    if args.multitask is not None:
+        from dnd.zoo.multitask import MultitaskSettings, build_multitask
+
+        entry = build_multitask(MultitaskSettings(args.multitask, settings, args.multitask_factor))
+        print(f"multi-task LoRA '{args.multitask}' in {args.out}: {len(entry['tasks'])} tasks, "
+              f"{entry['train']['steps']} steps, final loss {entry['final_loss']:.4f}, {entry['wall_time_s']} s")
+        return 0
     manifest = build_zoo(settings)
     print(f"zoo {args.out}: {len(manifest['tasks'])} task(s)")
     return _list(args.out, False)
 
 
-def _list(zoo_dir: str, as_json: bool) -> int:
+def _list(zoo_dir: str, as_json: bool, markdown: str | None = None) -> int:
     from dnd.zoo import manifest as mf
 
     manifest = mf.load_manifest(zoo_dir)
     mf.verify(zoo_dir, manifest)
     rows = mf.summary_rows(manifest)
+    if markdown:
+        from dnd.zoo.report import write_zoo_report
+
+        print(write_zoo_report(manifest, markdown))
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0

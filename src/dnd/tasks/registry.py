@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from dnd.errors import DndError
@@ -120,6 +120,18 @@ for _name, _domain, _fmt, _build in (*w.WIDE_SPECS, *ev.SPECS, *rg.SPECS):
 for _name, _domain, _fmt, _build in bb.SPECS:
     _SPECS.append(TaskSpec(_name, ("unseen",), _domain, _fmt, _build, eval_size=bb.EVAL_SIZE, eval_only=bb.CANARY))
 
+
+
+def _is_validation(name: str) -> bool:
+    # About one task in 16, fixed by its name alone (no look at any result).
+    return hashlib.sha256(name.encode("utf-8")).digest()[0] < 16
+
+
+# Validation tasks: held out of `wide` into `wide_val`, so that generator choices
+# (objective, head, steps, weights) are made on tasks it never trained on, not BIG-bench.
+_SPECS = [replace(s, suites=tuple("wide_val" if x == "wide" else x for x in s.suites))
+          if "wide" in s.suites and _is_validation(s.name) else s for s in _SPECS]
+
 TASKS: dict[str, TaskSpec] = {s.name: s for s in _SPECS}
 
 SUITES: dict[str, list[str]] = {}
@@ -214,9 +226,19 @@ def _check(name: str, items: list[Item]) -> None:
             raise AssertionError(f"task {name}: answer not among choices in {it!r:.200}")
 
 
-def split_sizes(n_items: int, eval_size: int) -> tuple[int, int]:
-    """(train, eval) pool sizes for a task of `n_items` unique items."""
-    n_eval = min(eval_size, int(n_items * EVAL_FRACTION))
+EVAL_ONLY_MIN_TRAIN = 128  # one condition batch: all an eval-only task's train pool is for
+
+
+def split_sizes(n_items: int, eval_size: int, eval_only: bool = False) -> tuple[int, int]:
+    """(train, eval) pool sizes for a task of `n_items` unique items.
+
+    An evaluation-only task never trains a LoRA that the other tasks learn from, so its
+    train pool (condition prompts, ICL shots, the full-shot reference) keeps one condition
+    batch and the rest goes to the scored pool, up to `eval_size`."""
+    n_eval = int(n_items * EVAL_FRACTION)
+    if eval_only:
+        n_eval = max(n_eval, n_items - EVAL_ONLY_MIN_TRAIN)
+    n_eval = min(eval_size, n_eval)
     return min(TRAIN_CAP, n_items - n_eval), n_eval
 
 
@@ -226,7 +248,7 @@ def _pools(name: str) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
     items = dedupe(spec.build())
     _check(name, items)
     ordered = sorted(items, key=_prompt_key)
-    n_train, n_eval = split_sizes(len(ordered), spec.eval_size)
+    n_train, n_eval = split_sizes(len(ordered), spec.eval_size, spec.eval_only is not None)
     return tuple(ordered[n_eval : n_eval + n_train]), tuple(ordered[:n_eval])
 
 
@@ -240,3 +262,4 @@ def clear_caches() -> None:
     """Forget built pools and read files (the next `load_pools` rebuilds from disk)."""
     _pools.cache_clear()
     sources.clear_caches()
+    bb.clear_caches()

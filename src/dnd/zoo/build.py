@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from dnd.assets import DEFAULT_BASE_MODEL, base_model_identity, load_base_model
 from dnd.fileio import atomic_dir, sha256_file, write_json
-from dnd.tasks.registry import load_pools
+from dnd.tasks.registry import check_trainable, load_pools
 from dnd.zoo import manifest as mf
 from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
 
@@ -35,6 +36,7 @@ class ZooSettings:
     train: TrainSettings = TrainSettings()
     keep: int = 10  # consecutive checkpoints kept at the end of each run
     base_model: str = DEFAULT_BASE_MODEL
+    eval_n: int = 0  # > 0: score the base model and the task's LoRA on this many eval-pool items
 
 
 def _save_adapter(peft_model, final: Path) -> str:
@@ -79,6 +81,7 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
 
     atomic_dir(zoo_dir / final_rel, link)
     write_json(task_dir / mf.LOSSES, result.losses)
+    evaluation = evaluate_own_lora(peft_model, tokenizer, task, settings.eval_n) if settings.eval_n else None
     return {
         "train_pool": len(train_items),
         "train": asdict(settings.train),
@@ -90,11 +93,29 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
         "checkpoints": checkpoints,
         "milestones": milestones,
         "full_shot": {"path": final_rel, "sha256": checkpoints[-1]["sha256"], "wall_time_s": round(result.wall_time_s, 2)},
+        **({"eval": evaluation} if evaluation else {}),
     }
+
+
+def evaluate_own_lora(peft_model, tokenizer, task: str, n: int) -> dict:
+    """Accuracy of the base model and of the task's just-trained LoRA on the first `n` items
+    of its eval pool (log-likelihood where items have choices, else greedy generation),
+    in the precision the model was trained in: says on which tasks a LoRA matters."""
+    from dnd.evaluation.scoring import evaluate_items
+
+    items = load_pools(task)[1][:n]
+    protocol = "loglik" if all(it.choices for it in items) else "generate"
+    start = time.perf_counter()
+    with peft_model.disable_adapter():
+        base = evaluate_items(peft_model, tokenizer, items, protocol)
+    lora = evaluate_items(peft_model, tokenizer, items, protocol)
+    return {"protocol": protocol, "n": len(items), "base": base.accuracy, "lora": lora.accuracy,
+            "wall_time_s": round(time.perf_counter() - start, 2)}
 
 
 def build_zoo(settings: ZooSettings) -> dict:
     """Train every task of `settings.tasks` not yet in the zoo; return the manifest."""
+    check_trainable(settings.tasks)  # before anything is written
     if settings.keep < 1 or settings.keep > settings.train.steps:
         raise mf.ZooError(f"--keep {settings.keep}: must be between 1 and --steps ({settings.train.steps})")
     zoo_dir = Path(settings.out)
