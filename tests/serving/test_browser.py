@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from serve_live import SST2_LIKE, chat, data_dir, server  # noqa: F401 (fixtures)
+from serve_live import BOOLQ_LIKE, SST2_LIKE, chat, data_dir, server  # noqa: F401 (fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -73,3 +73,21 @@ def test_drop_generate_chat_in_chromium(page, server, tmp_path):
     page.click(f"#adapters tr[data-id='{aid}'] button")  # delete from the list
     page.wait_for_selector(f"#adapters tr[data-id='{aid}']", state="detached")
     assert server.client.get(f"/v1/adapters/{aid}").status_code == 404
+
+
+def test_file_picker_and_text_box(page, server, tmp_path):
+    page.goto(server.url + "/")
+    f = tmp_path / "questions.txt"
+    f.write_text("\n".join(BOOLQ_LIKE) + "\n")
+    page.set_input_files("#file", str(f))  # the file picker
+    page.wait_for_function("document.querySelector('#result-prompts').textContent.startsWith('8 prompts')")
+    picked = page.inner_text("#result-id")
+    assert server.client.get(f"/v1/adapters/{picked}").json()["name"] == "questions.txt"
+
+    page.fill("#prompts", "\n".join(BOOLQ_LIKE[:3]))  # typed prompts and the Generate button
+    page.fill("#description", "yes/no questions about short passages")
+    page.click("#generate")
+    page.wait_for_function(f"document.querySelector('#result-id').textContent !== '{picked}'")
+    typed = server.client.get(f"/v1/adapters/{page.inner_text('#result-id')}").json()
+    assert typed["n_prompts"] == 3 and typed["description"] == "yes/no questions about short passages"
+    assert "prompts given" in page.inner_text("#result-warnings")  # 3 < N = 8: the generator's warning
