@@ -45,6 +45,12 @@ def test_streaming_equals_whole_answers(client, tenants):
     streamed = "".join(c.choices[0].text for c in client.completions.create(
         model=tenants[1], prompt="The capital of France is", max_tokens=8, stream=True))
     assert streamed == done.choices[0].text and done.usage.completion_tokens <= 8
+    stop = done.choices[0].text[2:5]  # a stop string the answer is known to contain
+    cut = client.completions.create(model=tenants[1], prompt="The capital of France is", max_tokens=8, stop=[stop])
+    cut_streamed = "".join(c.choices[0].text for c in client.completions.create(
+        model=tenants[1], prompt="The capital of France is", max_tokens=8, stop=[stop], stream=True))
+    assert cut.choices[0].text == cut_streamed == done.choices[0].text[: done.choices[0].text.index(stop)]
+    assert cut.choices[0].finish_reason == "stop"
 
 
 def test_client_sees_errors(client):

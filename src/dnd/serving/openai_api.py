@@ -4,7 +4,7 @@
 name). `stream: true` answers with server-sent events (chunks, then `data: [DONE]`), as
 the official `openai` client expects. Decoding is greedy unless `temperature` > 0 (the
 default is 0, unlike OpenAI's 1: a tenant's answer is then reproducible). `stop` strings
-end generation; a streamed answer includes the stop string itself, a whole one does not.
+end generation and are cut from the answer, streamed or whole.
 """
 
 from __future__ import annotations
@@ -177,9 +177,12 @@ async def _respond(svc, req: Sampling, adapter, ids, params: GenParams, chat: bo
         try:
             if chat:
                 yield chunk(None, first=True)
+            trim = StopTrimmer(params.stop)
             async for text in streamer:
-                if text:
+                if text := trim.feed(text):
                     yield chunk(text)
+            if text := trim.flush():
+                yield chunk(text)
             try:
                 c = await future
             except ApiError as e:
@@ -193,6 +196,29 @@ async def _respond(svc, req: Sampling, adapter, ids, params: GenParams, chat: bo
             cancel.set()  # the client went away (or we are done): stop generating
 
     return EventSourceResponse(events(), ping=15)
+
+
+class StopTrimmer:
+    """Streamed text with the stop strings cut as in a whole answer: text that may be the
+    start of a stop string is held back until the next piece decides it."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops, self.buf, self.done = stops, "", False
+
+    def feed(self, text: str) -> str:
+        if self.done or not self.stops:
+            return "" if self.done else text
+        self.buf += text
+        found = [i for i in (self.buf.find(s) for s in self.stops) if i >= 0]
+        if found:
+            self.done = True
+            return self.buf[: min(found)]
+        hold = max((k for s in self.stops for k in range(1, len(s)) if self.buf.endswith(s[:k])), default=0)
+        out, self.buf = self.buf[: len(self.buf) - hold], self.buf[len(self.buf) - hold:]
+        return out
+
+    def flush(self) -> str:
+        return "" if self.done else self.buf
 
 
 def _json(obj) -> str:
