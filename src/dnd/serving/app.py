@@ -139,6 +139,10 @@ def create_app(svc: Services) -> FastAPI:
     async def dnd_error(request: Request, e: DndError):
         return JSONResponse(error_body(400, str(e)), 400)
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, e: Exception):  # a bug: JSON all the same
+        return JSONResponse(error_body(500, f"internal error: {type(e).__name__}: {e}"), 500)
+
     @app.get("/", include_in_schema=False)
     def index():
         return FileResponse(PAGE_DIR / "index.html", headers={"Cache-Control": "no-cache"})

@@ -22,7 +22,7 @@ from sse_starlette.sse import EventSourceResponse
 from transformers import AsyncTextIteratorStreamer
 
 from dnd.serving.chat import GenParams
-from dnd.serving.errors import ApiError
+from dnd.serving.errors import ApiError, error_body
 from dnd.serving.tenants import check_id
 
 router = APIRouter()
@@ -187,6 +187,9 @@ async def _respond(svc, req: Sampling, adapter, ids, params: GenParams, chat: bo
                 c = await future
             except ApiError as e:
                 yield {"data": _json(e.body())}
+                return
+            except Exception as e:  # a bug, not the client's fault: still an error event, not a cut stream
+                yield {"data": _json(error_body(500, f"generation failed: {type(e).__name__}: {e}"))}
                 return
             yield chunk(None, c.finish_reason)
             if include_usage:
