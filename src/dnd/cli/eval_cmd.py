@@ -28,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON with per-item predictions")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: base weights in bf16 (faster on CPUs with AMX; benchmarks/bench_scoring_precision.py)")
     p.set_defaults(func=run)
 
 
@@ -61,9 +63,10 @@ def run(args) -> int:
     train, items = load_items(args.task, args.task_file, args.protocol, args.limit)
     shots = tuple((it.prompt, it.answer) for it in train[: args.shots])
     if args.adapter:
-        runner = AdapterModel(args.base_model, adapter_settings(args.adapter), args.device).use(read_adapter(args.adapter))
+        runner = AdapterModel(args.base_model, adapter_settings(args.adapter), args.device,
+                              args.precision).use(read_adapter(args.adapter))
     else:
-        runner = AdapterModel(args.base_model, LoraSettings(), args.device).use(None)
+        runner = AdapterModel(args.base_model, LoraSettings(), args.device, args.precision).use(None)
     result = evaluate_items(runner.model, runner.tokenizer, items, args.protocol, shots=shots,
                             batch_size=args.batch_size, progress="eval")
     what = args.adapter or f"base model {args.base_model}"

@@ -13,7 +13,7 @@ import torch
 
 from dnd.assets import load_base_model
 from dnd.errors import DndError
-from dnd.zoo.lora import LoraSettings, attach_lora
+from dnd.zoo.lora import LoraSettings, attach_lora, prepare_precision
 from dnd.zoo.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 
@@ -50,9 +50,10 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
 class AdapterModel:
     """A base model wrapped once with a LoRA of `lora` shape; `use(state)` swaps weights."""
 
-    def __init__(self, base_model: str, lora: LoraSettings, device: str = "cpu"):
+    def __init__(self, base_model: str, lora: LoraSettings, device: str = "cpu", precision: str = "fp32"):
         model, self.tokenizer = load_base_model(base_model, device=device)
         self.model = attach_lora(model, lora).eval()
+        prepare_precision(self.model, precision)  # bf16: frozen base weights in bf16, LoRA in fp32
         self._names = {self._saved_name(n): n for n, _ in self.model.named_parameters() if "lora_" in n}
 
     @staticmethod

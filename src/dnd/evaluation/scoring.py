@@ -140,7 +140,8 @@ def _logprobs_shared_prompt(model, tok, items, shots, max_length, progress):
     for pids, cids in tqdm(_requests(tok, items, shots, max_length), desc=progress or "loglik", leave=False,
                            disable=progress is None):
         longest = max(map(len, cids))
-        out = model(input_ids=torch.tensor([pids], device=device), use_cache=True)
+        # the prompt pass needs only its last position's logits (the first choice token)
+        out = model(input_ids=torch.tensor([pids], device=device), use_cache=True, logits_to_keep=1)
         first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # predicts each choice's first token
         cache = out.past_key_values
         n = len(cids)

@@ -134,8 +134,13 @@ def build_zoo(settings: ZooSettings) -> dict:
     done = len(settings.tasks) - len(todo)
     if done:
         print(f"dnd zoo: {done} task(s) already in {zoo_dir}, training {len(todo)}", flush=True)
-    for task in tqdm(todo, desc="zoo", unit="task"):
-        manifest = mf.add_task(zoo_dir, task, train_task(settings, task, zoo_dir))
+    for i, task in enumerate(tqdm(todo, desc="zoo", unit="task"), 1):
+        entry = train_task(settings, task, zoo_dir)
+        manifest = mf.add_task(zoo_dir, task, entry)
+        ev = entry.get("eval")
+        scored = f", accuracy base {100 * ev['base']:.1f} -> LoRA {100 * ev['lora']:.1f} (n {ev['n']})" if ev else ""
+        tqdm.write(f"dnd zoo: [{i}/{len(todo)}] {task}: final loss {entry['final_loss']:.4f}, "
+                   f"{entry['wall_time_s']:.0f} s training{scored}")
     return manifest
 
 
