@@ -42,10 +42,10 @@ def dnd_argv(*args) -> list[str]:
 
 def run(argv: list[str], env: dict, kill_after: float | None = None) -> tuple[int | None, float, str]:
     """Run a command; with `kill_after`, SIGKILL it after that many seconds unless it has
-    finished. Returns (exit status, or None if killed; seconds; stderr tail)."""
+    finished. Returns (exit status, or None if killed; seconds; its output)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=REPO)
+        p = subprocess.Popen(argv, stdout=err, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         try:
             code = p.wait(timeout=kill_after)
         except subprocess.TimeoutExpired:
@@ -53,7 +53,7 @@ def run(argv: list[str], env: dict, kill_after: float | None = None) -> tuple[in
             p.wait()
             code = None
         err.seek(0)
-        tail = err.read().decode(errors="replace")[-2000:]
+        tail = err.read().decode(errors="replace")
     return code, time.perf_counter() - t0, tail
 
 
@@ -173,6 +173,7 @@ class Trial:
     identical: bool
     rerun_code: int | None
     note: str = ""
+    resumed: bool = False  # the rerun said it resumed from a saved state (dnd train)
 
 
 def trial(job: Job, ref: dict, ref_seconds: float, out: Path, env: dict, rng: random.Random) -> Trial:
@@ -193,7 +194,7 @@ def trial(job: Job, ref: dict, ref_seconds: float, out: Path, env: dict, rng: ra
     code, _, tail = run(job.argv(out), env)
     same = code == 0 and fingerprint(out) == ref
     note = "" if same else (tail.strip().splitlines() or ["outputs differ"])[-1] if code else diff(fingerprint(out), ref)
-    return Trial(job.name, kill_at, landed, sound, same, code, note)
+    return Trial(job.name, kill_at, landed, sound, same, code, note, resumed="resuming" in tail)
 
 
 def diff(a: dict, b: dict) -> str:
@@ -248,12 +249,14 @@ def main() -> int:
         results.append(t)
         status = "ok" if t.identical and not t.sound else "FAIL"
         print(f"  trial {i:2d} {job.name:<22} kill at {t.kill_at:6.2f} s ({'landed' if t.landed else 'finished first'}); "
-              f"corrupt: {len(t.sound)}; rerun exit {t.rerun_code}; identical: {t.identical}  {status} {t.note}"
+              f"corrupt: {len(t.sound)}; rerun exit {t.rerun_code}{' (resumed)' if t.resumed else ''}; "
+              f"identical: {t.identical}  {status} {t.note}"
               + "".join(f"\n      {p}" for p in t.sound[:3]))
     landed = sum(t.landed for t in results)
     identical = sum(t.identical for t in results)
     corrupt = sum(bool(t.sound) for t in results)
     print(f"{len(results)} trials, {landed} killed mid-run, {corrupt} left a corrupt artifact, "
+          f"{sum(t.resumed for t in results)} reruns resumed a saved state, "
           f"{identical} reruns identical to the uninterrupted run")
     return 0 if identical == len(results) and corrupt == 0 else 1
 
