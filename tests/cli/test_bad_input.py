@@ -291,3 +291,18 @@ def test_no_pickle_loader_in_the_package():
     hits = [f"{p}:{n}" for p in Path(dnd.__file__).parent.rglob("*.py")
             for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert hits == []
+
+
+def test_every_numeric_flag_is_range_checked():
+    """No flag is parsed by bare int/float: a 0 or a negative can never slip through as 'default'."""
+    import argparse
+
+    from dnd.cli import args as checked
+    from dnd.cli.main import build_parser
+
+    allowed = {checked.positive_int, checked.nonneg_int, checked.positive_float, checked.nonneg_float}
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [f"{name} {opt}" for name, p in sub.choices.items() for a in p._actions for opt in a.option_strings[:1]
+            if a.type in (int, float)]
+    typed = [a for p in sub.choices.values() for a in p._actions if a.type in allowed]
+    assert bare == [] and len(typed) >= 30
