@@ -1,8 +1,10 @@
 """Load on a running `dnd serve`: K adapters (one per task, from its train-pool prompts),
 then R chat requests at once spread round-robin over them, each asking an eval-pool prompt
 of its adapter's task. Prints adapter generation times, errors, p50/p95 latency and
-throughput. Bounded: every request has a timeout and the whole run a deadline; it sends
-traffic to the given localhost URL only.
+throughput; then asks the same questions again one at a time and counts answers that
+differ from the concurrent ones (tenant isolation on the real model: must be 0).
+Bounded: every request has a timeout and the whole run a deadline; it sends traffic to
+the given localhost URL only.
 
     .venv/bin/dnd serve --generator GEN_DIR --port 8777 &
     .venv/bin/python benchmarks/bench_serve.py --url http://127.0.0.1:8777 [--tasks sst2,boolq,rte,arc_e,piqa]
@@ -38,6 +40,7 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
     ap.add_argument("--deadline", type=float, default=900.0, help="seconds for the whole load phase")
+    ap.add_argument("--no-check", action="store_true", help="skip the sequential re-ask")
     args = ap.parse_args()
     if urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("bench_serve.py: --url must be a localhost address")
@@ -59,7 +62,7 @@ def main() -> int:
         gen_s = "cached" if a["cached"] else f"{a['timings']['generate_s']:.2f}"
         print(f"{task:12} {a['id']:26} {gen_s:>10} {a['request_s']:>9.2f} {near:>24}")
 
-    def one(i: int) -> tuple[bool, float, int, str]:
+    def one(i: int) -> tuple[bool, float, int, str, str | None]:
         task = tasks[i % len(tasks)]
         body = {"model": adapters[task], "max_tokens": args.max_tokens,
                 "messages": [{"role": "user", "content": questions[task][i // len(tasks)]}]}
@@ -68,10 +71,11 @@ def main() -> int:
             r = client.post("/v1/chat/completions", json=body)
             ok = r.status_code == 200
             tokens = r.json()["usage"]["completion_tokens"] if ok else 0
+            answer = r.json()["choices"][0]["message"]["content"] if ok else None
             note = "" if ok else f"{r.status_code} {r.text[:120]}"
         except httpx.HTTPError as e:
-            ok, tokens, note = False, 0, repr(e)[:120]
-        return ok, time.perf_counter() - t0, tokens, note
+            ok, tokens, note, answer = False, 0, repr(e)[:120], None
+        return ok, time.perf_counter() - t0, tokens, note, answer
 
     print(f"\n{args.requests} concurrent chat requests across {len(tasks)} adapters, max_tokens {args.max_tokens}")
     t0 = time.perf_counter()
@@ -81,7 +85,7 @@ def main() -> int:
         for f in pending:
             f.cancel()
     wall = time.perf_counter() - t0
-    results = [f.result() for f in done]
+    results = [f.result() for f in futures if f in done]
     lat = [r[1] for r in results if r[0]]
     errors = [r[3] for r in results if not r[0]] + ["deadline"] * len(pending)
     tokens = sum(r[2] for r in results)
@@ -93,12 +97,15 @@ def main() -> int:
         "requests_per_s": round(len(lat) / wall, 3), "completion_tokens_per_s": round(tokens / wall, 1),
         "mean_completion_tokens": round(tokens / max(1, len(lat)), 1),
     }
+    if not args.no_check and not pending:
+        again = [one(i)[4] for i in range(args.requests)]  # one at a time: single-tenant answers
+        summary["isolation_mismatches"] = sum(a != r[4] for a, r in zip(again, results) if r[0])
     for k, v in summary.items():
         print(f"{k:24} {v}")
     for e in errors[:5]:
         print(f"error: {e}")
     print(json.dumps(summary))
-    return 0 if not errors else 1
+    return 0 if not errors and not summary.get("isolation_mismatches") else 1
 
 
 if __name__ == "__main__":
