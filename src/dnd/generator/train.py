@@ -79,6 +79,23 @@ def principal_directions(centered: torch.Tensor, k: int) -> torch.Tensor:
     return (v[:k] * scale[:, None]).reshape(k, *centered.shape[1:])
 
 
+def functional_backward(functional: FunctionalLoss, state: dict[str, torch.Tensor], batch_examples: list,
+                        weight: float, retain: bool = False) -> torch.Tensor:
+    """Backpropagate weight * (mean over conditions of the task loss) into the generator,
+    one condition's base-model graph at a time: the generated weights are cut off the head
+    (leaf copies), each condition's loss is backpropagated into them, then their summed
+    gradient goes through the head once. -> the mean loss (detached)."""
+    leaves = {k: v.detach().requires_grad_() for k, v in state.items()}  # (B, *shape) each
+    total = 0.0
+    for b, examples in enumerate(batch_examples):
+        loss = functional({k: v[b] for k, v in leaves.items()}, examples)
+        (loss * (weight / len(batch_examples))).backward()
+        total += float(loss) / len(batch_examples)
+    keys = [k for k in state if leaves[k].grad is not None]
+    torch.autograd.backward([state[k] for k in keys], [leaves[k].grad for k in keys], retain_graph=retain)
+    return torch.tensor(total, device=next(iter(state.values())).device)
+
+
 def _resolve_tasks(manifest, zoo_dir, tasks, holdout) -> list[str]:
     if manifest is not None:
         train_tasks = [t for t in (tasks or manifest["tasks"]) if t not in holdout]
@@ -277,11 +294,12 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
                 target = target + s.target_noise * torch.randn_like(target)
                 rec = masked_mse(tokens, target, mask, weights)
             state = tokens_to_state(layout, tokens) if use_func else None
+        weight = s.hybrid_weight if objective == "hybrid" else 1.0
         if use_func:
-            func = sum(functional({k: v[b] for k, v in state.items()}, ex)
-                       for b, ex in enumerate(batch_examples)) / len(batch_examples)
-        loss = rec + s.hybrid_weight * func if objective == "hybrid" else (rec if use_rec else func)
-        loss.backward()
+            func = functional_backward(functional, state, batch_examples, weight, retain=use_rec)
+        loss = rec + weight * func if use_func else rec
+        if use_rec:
+            rec.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), s.grad_clip)
         opt.step()
         sched.step()
