@@ -175,6 +175,14 @@ def test_adapters_survive_a_restart(server, tiny_generator, data_dir):
         server2.stop()
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_cli_errors_are_one_line(tmp_path, tiny_generator):
     import socket
 
@@ -183,7 +191,7 @@ def test_cli_errors_are_one_line(tmp_path, tiny_generator):
         busy.listen()
         port = busy.getsockname()[1]
         for args, needle in ((["--generator", str(tiny_generator), "--port", str(port)], "--port"),
-                             (["--generator", str(tmp_path / "none"), "--port", "1"], "--generator")):
+                             (["--generator", str(tmp_path / "none"), "--port", str(free_port())], "--generator")):
             r = subprocess.run([sys.executable, "-m", "dnd.cli", "serve", *args, "--data", str(tmp_path / "d")],
                                capture_output=True, text=True, timeout=120)
             assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
