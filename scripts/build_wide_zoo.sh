@@ -6,7 +6,7 @@
 # One LoRA per `wide` task (40 bf16 steps of batch 8, lr 3e-4, the last 5 checkpoints kept,
 # base and own-LoRA accuracy on 100 eval-pool items), tasks taken round-robin over the
 # domains so that a partial zoo is still diverse; then one multi-task LoRA on all of them
-# (10 x 40 steps, balanced across tasks). Both resume after a kill. On 2 cores run it with
+# (3 x 40 steps, balanced across tasks: the issue's minimum, for CPU time). Both resume after a kill. On 2 cores run it with
 # OMP_NUM_THREADS=2 alone, or =1 beside another job.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +26,8 @@ PY
 )
 case "${2:-all}" in
   zoo) $DND zoo --tasks "$TASKS" "${COMMON[@]}" --eval-n 100 ;;
-  multitask) $DND zoo --tasks wide "${COMMON[@]}" --multitask wide --multitask-factor 10 ;;
+  multitask) $DND zoo --tasks wide "${COMMON[@]}" --multitask wide --multitask-factor 3 ;;
   all) $DND zoo --tasks "$TASKS" "${COMMON[@]}" --eval-n 100
-       $DND zoo --tasks wide "${COMMON[@]}" --multitask wide --multitask-factor 10 ;;
+       $DND zoo --tasks wide "${COMMON[@]}" --multitask wide --multitask-factor 3 ;;
 esac
 $DND zoo --list "$ZOO" --markdown results/zoo-wide.md > /dev/null
