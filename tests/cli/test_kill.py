@@ -29,8 +29,9 @@ def zoo_argv(model):
 
 
 def train_argv(zoo):
-    # 110 steps: a training state is saved at step 100, so a late kill resumes from it
-    return lambda out: kb.dnd_argv("train", "--zoo", zoo, "--out", out, "--steps", "110", "--batch-size", "2",
+    # fewer steps than a training state is saved after (100): the rerun starts over; kills after a
+    # saved state (resumed runs) are the battery script's
+    return lambda out: kb.dnd_argv("train", "--zoo", zoo, "--out", out, "--steps", "40", "--batch-size", "2",
                                    "--n-prompts", "8", "--hidden-channels", "8")
 
 
