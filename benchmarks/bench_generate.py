@@ -3,6 +3,7 @@ encode, decode, write), peak memory, and how far the bf16 encoder moves the cond
 
     .venv/bin/python benchmarks/bench_generate.py --generator GEN_DIR [--task rte] [--n 128] [--repeats 10]
     .venv/bin/python benchmarks/bench_generate.py --generator GEN_DIR --given 256   # a 256-prompt file
+    .venv/bin/python benchmarks/bench_generate.py --generator GEN_DIR --encoder-max-tokens 64   # what-if
 
 Each repeat is the whole of `Generator.generate` + `save_adapter` (what `dnd generate` does
 after loading), with a different sampling seed. `--given` hands the generator more prompts
@@ -19,6 +20,7 @@ import resource
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -62,6 +64,9 @@ def main() -> None:
     ap.add_argument("--given", type=int, default=None, help="prompts handed over (default: --n)")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--encoder-max-tokens", type=int, default=None,
+                    help="what-if: encode with this word-piece limit instead of the generator's own "
+                         "(cosines are then against the generator's own float32 condition)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -70,6 +75,9 @@ def main() -> None:
     pool = [it.prompt for it in load_pools(args.task)[0]]
     prompts = pool[: args.given or n]
     load_s = time.perf_counter() - t0
+    own = gen.encoder.features(prompts)  # (n, H, W) the generator's own float32 condition features
+    if args.encoder_max_tokens:
+        gen.encoder.settings = replace(gen.encoder.settings, encoder_max_tokens=args.encoder_max_tokens)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
 
@@ -84,13 +92,16 @@ def main() -> None:
         print(f"[encoder {'bf16' if bf16 else 'fp32'}] prompts -> adapter on disk: {spread(rows['total'])}")
         print(f"  sampling {1000 * med['sample']:.2f} ms | encode {med['encode']:.3f} s | "
               f"decode + detokenize {med['decode']:.3f} s | write {med['write']:.3f} s (medians)")
-    if len(precisions) == 2:
-        fp32 = gen.encoder.features(prompts)
-        bf16 = gen.encoder.features(prompts, bf16=True)
-        cos = torch.nn.functional.cosine_similarity(fp32.flatten(1), bf16.flatten(1))  # (n,)
-        cond_cos = torch.nn.functional.cosine_similarity(fp32.flatten(), bf16.flatten(), dim=0)
-        print(f"bf16 vs fp32 encoder over {len(prompts)} prompts: per-prompt feature cosine min {cos.min():.5f}, "
-              f"mean {cos.mean():.5f}; whole condition {cond_cos:.6f} (threshold 0.99)")
+    limit = f", {args.encoder_max_tokens} word pieces" if args.encoder_max_tokens else ""
+    for bf16 in precisions:
+        feats = gen.encoder.features(prompts, bf16=bf16)
+        if not bf16 and not args.encoder_max_tokens:
+            continue  # identical to the reference
+        cos = torch.nn.functional.cosine_similarity(own.flatten(1), feats.flatten(1))  # (n,)
+        cond_cos = torch.nn.functional.cosine_similarity(own.flatten(), feats.flatten(), dim=0)
+        print(f"{'bf16' if bf16 else 'fp32'} encoder{limit} vs the generator's own fp32 condition over "
+              f"{len(prompts)} prompts: per-prompt cosine min {cos.min():.5f}, mean {cos.mean():.5f}; "
+              f"whole condition {cond_cos:.6f} (threshold 0.99)")
     print(f"default precision here: {'bf16' if bf16_is_fast(args.device) else 'fp32'} encoder")
     print(f"peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.device.startswith("cuda"):
