@@ -19,7 +19,7 @@ from dnd.tasks.registry import load_pools
 from dnd.zoo.lora import LoraSettings, attach_lora, lora_state_dict
 
 LORA = LoraSettings(r=4, lora_alpha=8)
-HEAD = C.HeadSettings(width=16, embed_dim=8, cond_dim=16)
+HEAD = C.HeadSettings(width=16, embed_dim=8, cond_dim=16, b_scale=1.0)  # a tiny model needs a large lora_B
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ class HeadSettings:
     embed_dim: int = 32
     cond_dim: int = 128
     description: bool = True  # also reads a task description (sentence embedding)
+    b_scale: float = 1e-3  # lora_B = b_scale * output map (heads.py: the size of a trained lora_B)
 
 
 @dataclass(frozen=True)

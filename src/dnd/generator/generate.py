@@ -62,7 +62,7 @@ class Generator:
                                      config.decoder.hidden_channels, config.decoder.kernel,
                                      config.decoder.layer_kernel, width=config.head.width,
                                      embed_dim=config.head.embed_dim, cond_dim=config.head.cond_dim,
-                                     desc_dim=saved.get("desc_dim", 0))
+                                     desc_dim=saved.get("desc_dim", 0), b_scale=config.head.b_scale)
         else:
             decoder = HyperConvDecoder(tuple(saved["cond_shape"]), tuple(saved["token_shape"]),
                                        config.decoder.hidden_channels, config.decoder.kernel,

@@ -24,6 +24,12 @@ over the 30 x 7 sites (SmolLM2-135M, r 8, width 64: 5.4 M parameters in all).
 The generated LoRA is a *delta*: lora_B starts at exactly zero (weights and bias of its
 output map), lora_A at a PEFT-like random init, so an untrained head adds nothing to its
 reference adapter (residual.py) and gradients reach lora_B from the first step.
+
+Output scales: Adam moves every weight of an output map by about lr per step, so an
+unscaled lora_B would change by ~lr x width per step, some 50x the size of a trained zoo
+LoRA's lora_B (~1e-3 for SmolLM2) at lr 1e-3. lora_B is therefore out_b(h) * b_scale
+(1e-3) and lora_A is out_a(h) / sqrt(in), i.e. the maps predict weights in units of their
+typical size.
 """
 
 from __future__ import annotations
@@ -80,7 +86,7 @@ class SharedLoraHead(nn.Module):
     def __init__(self, cond_shape: tuple[int, int, int], keys: tuple[str, ...],
                  shapes: tuple[tuple[int, int], ...], hidden_channels: tuple[int, ...] = (64, 64),
                  kernel: int = 3, layer_kernel: int = 3, width: int = 64, embed_dim: int = 32,
-                 cond_dim: int = 128, desc_dim: int = 0):
+                 cond_dim: int = 128, desc_dim: int = 0, b_scale: float = 1e-3):
         super().__init__()
         c0, h0, w0 = cond_shape
         hidden = tuple(hidden_channels)
@@ -107,14 +113,15 @@ class SharedLoraHead(nn.Module):
         self.mlp = nn.Sequential(nn.GELU(), nn.Linear(width, width), nn.GELU())
 
         self.geometry = {m: geometry[m] for m in self.modules_}
+        self.b_scale = b_scale
         self.out_a = nn.ModuleDict()
         self.out_b = nn.ModuleDict()
         for i, m in enumerate(self.modules_):
             r, n_in, n_out = geometry[m]
             a = nn.Linear(width, r * n_in)
-            bound = 1 / math.sqrt(n_in)  # PEFT's lora_A init range (kaiming-uniform, a = sqrt(5))
-            nn.init.uniform_(a.bias, -bound, bound)
-            nn.init.normal_(a.weight, std=bound / math.sqrt(width))
+            # lora_A = out_a(h) / sqrt(in): unit-range outputs give PEFT's init range (kaiming-uniform)
+            nn.init.uniform_(a.bias, -1.0, 1.0)
+            nn.init.normal_(a.weight, std=1 / math.sqrt(width))
             b = nn.Linear(width, n_out * r)
             nn.init.zeros_(b.weight)
             nn.init.zeros_(b.bias)
@@ -158,8 +165,8 @@ class SharedLoraHead(nn.Module):
         for i, idx in self._groups:
             r, n_in, n_out = self.geometry[self.modules_[i]]
             hi = h[:, idx]  # (B, L_m, width)
-            a = self.out_a[str(i)](hi).reshape(batch, len(idx), r, n_in)
-            b = self.out_b[str(i)](hi).reshape(batch, len(idx), n_out, r)
+            a = self.out_a[str(i)](hi).reshape(batch, len(idx), r, n_in) / math.sqrt(n_in)
+            b = self.out_b[str(i)](hi).reshape(batch, len(idx), n_out, r) * self.b_scale
             for j, site_pos in enumerate(idx):
                 site = self.sites[site_pos]
                 out[site.key_a], out[site.key_b] = a[:, j], b[:, j]

@@ -90,7 +90,7 @@ def functional_backward(functional: FunctionalLoss, state: dict[str, torch.Tenso
     for b, examples in enumerate(batch_examples):
         loss = functional({k: v[b] for k, v in leaves.items()}, examples)
         (loss * (weight / len(batch_examples))).backward()
-        total += float(loss) / len(batch_examples)
+        total += loss.detach().item() / len(batch_examples)
     keys = [k for k in state if leaves[k].grad is not None]
     torch.autograd.backward([state[k] for k in keys], [leaves[k].grad for k in keys], retain_graph=retain)
     return torch.tensor(total, device=next(iter(state.values())).device)
@@ -213,7 +213,8 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
         h = config.head
         net = SharedLoraHead(encoder.cond_shape(), layout.keys, layout.shapes, config.decoder.hidden_channels,
                              config.decoder.kernel, config.decoder.layer_kernel, width=h.width,
-                             embed_dim=h.embed_dim, cond_dim=h.cond_dim, desc_dim=encoder.dim if reads_desc else 0)
+                             embed_dim=h.embed_dim, cond_dim=h.cond_dim, desc_dim=encoder.dim if reads_desc else 0,
+                             b_scale=h.b_scale)
     else:
         n_basis = min(config.decoder.n_basis, all_tokens.shape[0] - 1) if config.decoder.n_basis else 0
         net = HyperConvDecoder(encoder.cond_shape(), token_shape, config.decoder.hidden_channels,
