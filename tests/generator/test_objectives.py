@@ -193,3 +193,36 @@ def test_training_refuses_eval_only_tasks_and_a_missing_zoo(tmp_path):
                            capture_output=True, text=True)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "g").exists()
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tiny_zoo, tmp_path, monkeypatch, capsys):
+    """Kill after the first saved state (hybrid objective, shared head, residual): the rerun
+    resumes from it and ends with exactly the weights of a run never interrupted."""
+    from safetensors.torch import load_file
+
+    from dnd.generator import train as T
+
+    config = C.GeneratorConfig(
+        condition=ConditionSettings(n_prompts=8), decoder=C.DecoderSettings(hidden_channels=(8,)),
+        head=C.HeadSettings(width=8, embed_dim=4, cond_dim=8), reference="zoo-mean",
+        train=C.GenTrainSettings(steps=4, batch_size=2, lr=1e-3, warmup_steps=1, max_pool=16, save_every=2,
+                                 objective="hybrid", items_per_task=2, max_length=64))
+    train_generator(tiny_zoo, tmp_path / "straight", config)
+    save = T.save_train_state
+
+    def save_then_die(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "save_train_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_generator(tiny_zoo, tmp_path / "killed", config)
+    monkeypatch.setattr(T, "save_train_state", save)
+    assert read_json(tmp_path / "killed" / C.STATE_INFO)["step"] == 2
+    capsys.readouterr()
+    train_generator(tiny_zoo, tmp_path / "killed", config)
+    assert f"resuming {tmp_path / 'killed'} at step 2" in capsys.readouterr().out
+    a, b = load_file(tmp_path / "straight" / C.WEIGHTS), load_file(tmp_path / "killed" / C.WEIGHTS)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert read_json(tmp_path / "straight" / C.LOSSES) == read_json(tmp_path / "killed" / C.LOSSES)
+    assert not (tmp_path / "killed" / C.STATE).exists()

@@ -248,6 +248,9 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     def rand(n: int) -> int:
         return int(torch.randint(n, (1,), generator=rng))
 
+    def noise(like: torch.Tensor) -> torch.Tensor:  # from `rng` too, so a resumed run repeats it
+        return torch.randn(like.shape, generator=rng).to(like.device)
+
     net.train()
     bar = tqdm(range(start_step, s.steps), desc=f"train generator ({objective})", initial=start_step,
                total=s.steps)
@@ -275,7 +278,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
                 rest = order[n:] if n_pool > n + s.items_per_task else order.flip(0)  # separate items if the pool allows
                 batch_examples.append([examples[task][int(i)] for i in rest[: s.items_per_task]])
         cond = torch.stack(conds)  # (B, N, H, W)
-        cond = cond + s.cond_noise * torch.randn_like(cond)
+        cond = cond + s.cond_noise * noise(cond)
         rec = func = torch.zeros((), device=s.device)
         if shared:
             kw = {}
@@ -292,7 +295,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
             tokens = net(cond)  # (B, T, r, w + 2)
             if use_rec:
                 target = torch.stack(targets)  # (B, T, r, w + 2)
-                target = target + s.target_noise * torch.randn_like(target)
+                target = target + s.target_noise * noise(target)
                 rec = masked_mse(tokens, target, mask, weights)
             state = tokens_to_state(layout, tokens) if use_func else None
         weight = s.hybrid_weight if objective == "hybrid" else 1.0
