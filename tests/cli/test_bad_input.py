@@ -73,6 +73,18 @@ class World:
     def zoo_copy(self, name: str = "zoo") -> Path:
         return Path(shutil.copytree(self.zoo, self.tmp / name))
 
+    def folder(self, name: str, files: dict[str, str] | None = None) -> Path:
+        """A directory holding `files` (name: text); empty without them."""
+        path = self.tmp / name
+        path.mkdir()
+        for fname, text in (files or {}).items():
+            (path / fname).write_text(text)
+        return path
+
+    def overwrite(self, directory: Path, name: str, text: str) -> Path:
+        (directory / name).write_text(text)
+        return directory
+
     def regenerate_manifest(self, gen: Path) -> None:
         """Make a tampered generator's manifest agree again (so the content check must catch it)."""
         manifest = read_json(gen / C.MANIFEST)
@@ -201,18 +213,17 @@ def _artifact_cases():
     return [
         ("generator-is-a-zoo", lambda w: w.generate(w.zoo), ["--generator", "is a zoo directory"]),
         ("generator-is-an-adapter", lambda w: w.generate(w.adapter()), ["--generator", "adapter"]),
-        ("generator-is-empty-dir", lambda w: w.generate(w.tmp / "empty_dir") if (w.tmp / "empty_dir").mkdir() is None
-         else None, ["not a trained generator"]),
+        ("generator-is-empty-dir", lambda w: w.generate(w.folder("empty")), ["not a trained generator"]),
         ("adapter-is-a-zoo", lambda w: ["eval", "--task-file", w.labeled, "--adapter", w.zoo], ["--adapter", "not a PEFT"]),
         ("adapter-is-a-pickle", pickle_adapter, ["--adapter", "only safetensors"]),
         ("adapter-truncated", truncated_adapter, [ADAPTER_WEIGHTS, "truncated"]),
         ("adapter-config-invalid", lambda w: ["eval", "--task-file", w.labeled, "--adapter",
-                                              (lambda a: (a / ADAPTER_CONFIG).write_text("{r: 8") and a)(w.adapter()),
-                                              "--base-model", w.model], [ADAPTER_CONFIG, "invalid JSON"]),
+                                              w.overwrite(w.adapter(), ADAPTER_CONFIG, "{r: 8"), "--base-model", w.model],
+         [ADAPTER_CONFIG, "invalid JSON"]),
         ("zoo-is-a-generator", lambda w: ["train", "--zoo", w.gen, "--out", w.tmp / "g"], ["is a generator directory"]),
         ("zoo-list-not-a-zoo", lambda w: ["zoo", "--list", w.tmp], ["not a zoo"]),
-        ("zoo-manifest-invalid", lambda w: ["zoo", "--list", (lambda z: (z / "manifest.json").write_text('{"format": ')
-                                                              and z)(w.zoo_copy())], ["manifest.json", "unreadable"]),
+        ("zoo-manifest-invalid", lambda w: ["zoo", "--list", w.overwrite(w.zoo_copy(), "manifest.json", '{"format": ')],
+         ["manifest.json", "unreadable"]),
         ("zoo-checkpoint-corrupt", zoo_corrupt, [ADAPTER_WEIGHTS, "checksum mismatch"]),
         ("generator-checksum-mismatch", lambda w: _gen_tampered(w, lambda g: flip_last_byte(g / C.WEIGHTS), sync=False),
          [C.WEIGHTS, "checksum mismatch"]),
@@ -233,8 +244,8 @@ def _output_cases():
         ("out-under-a-file", lambda w: w.generate(w.gen)[:-1] + [w.prompts / "adapter"], ["--out", "is a file"]),
         ("out-is-a-file", lambda w: ["zoo", "--tasks", "sst2", "--out", w.prompts], ["--out", "is a file"]),
         ("out-holds-a-zoo", lambda w: w.generate(w.gen)[:-1] + [w.zoo_copy()], ["--out", "already holds a zoo"]),
-        ("out-holds-other-files", lambda w: w.generate(w.gen)[:-1] + [
-            (lambda d: (d.mkdir(), (d / "notes.md").write_text("mine"), d)[2])(w.tmp / "docs")], ["--out", "already holds"]),
+        ("out-holds-other-files", lambda w: w.generate(w.gen)[:-1] + [w.folder("docs", {"notes.md": "mine"})],
+         ["--out", "already holds"]),
         ("train-out-holds-a-zoo", lambda w: ["train", "--zoo", w.zoo, "--out", w.zoo_copy()], ["--out", "already holds a zoo"]),
         ("zoo-out-holds-a-generator", lambda w: ["zoo", "--tasks", "sst2", "--out", w.gen_copy()],
          ["--out", "already holds a generator"]),
