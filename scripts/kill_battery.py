@@ -140,11 +140,11 @@ def jobs(work: Path, model: str, zoo: Path, objectives: list[str]) -> list[Job]:
     zoo_args = ["--rank", "4", "--alpha", "8", "--steps", "8", "--keep", "3", "--batch-size", "2",
                 "--max-length", "64", "--lr", "1e-2", "--base-model", model]
     out = [Job("zoo", lambda o: dnd_argv("zoo", "--tasks", "sst2,boolq", "--out", o, *zoo_args))]
-    # reconstruction runs past a saved training state (every 100 steps), so a kill after it
-    # resumes; the functional objectives (a base-model pass per step) run shorter and restart
+    # reconstruction runs past two saved training states (every 100 steps), so most kills
+    # resume; the functional objectives (a base-model pass per step) run shorter and restart
     train_args = ["--batch-size", "2", "--n-prompts", "8", "--hidden-channels", "8"]
     for obj in objectives:
-        steps = ["--steps", "150" if obj in ("reconstruction", "-") else "12"]
+        steps = ["--steps", "300" if obj in ("reconstruction", "-") else "12"]
         extra = steps + (["--objective", obj, "--base-model", model, "--items-per-task", "2"] if obj != "-" else [])
         out.append(Job(f"train:{obj if obj != '-' else 'default'}",
                        lambda o, extra=extra: dnd_argv("train", "--zoo", zoo, "--out", o, *train_args, *extra)))
