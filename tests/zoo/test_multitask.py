@@ -60,3 +60,19 @@ def test_eval_only_tasks_are_refused_by_training_commands(tmp_path, cmd):
     assert "evaluation-only" in r.stderr and "canary" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "zoo").exists()  # refused before anything was written
+
+
+def test_zoo_scores_base_and_own_lora_and_reports(tmp_path, tiny_model):
+    zoo = tmp_path / "zoo"
+    r = dnd("zoo", "--tasks", "sst2", "--out", str(zoo), "--base-model", tiny_model, "--rank", "4", "--alpha", "8",
+            "--steps", "3", "--keep", "2", "--batch-size", "2", "--max-length", "64", "--eval-n", "5")
+    assert r.returncode == 0, r.stderr
+    ev = mf.load_manifest(zoo)["tasks"]["sst2"]["eval"]
+    assert ev["n"] == 5 and ev["protocol"] == "loglik" and ev["precision"] == "fp32"
+    assert 0 <= ev["base"] <= 1 and 0 <= ev["lora"] <= 1
+    md = tmp_path / "zoo.md"
+    r = dnd("zoo", "--list", str(zoo), "--markdown", str(md))
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in md.read_text().splitlines() if line.startswith("| sst2 |"))
+    assert f"| {100 * ev['base']:.1f} | {100 * ev['lora']:.1f} |" in row and "| loglik | 5 | fp32 |" in row
+    assert (tmp_path / "zoo.json").exists()

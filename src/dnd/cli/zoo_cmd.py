@@ -35,9 +35,9 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="bf16: frozen base weights in bf16, answer-only logits, length-grouped batches "
                         "(benchmarks/bench_lora_precision.py); auto: bf16 on CPU, fp32 (with bf16 autocast) on CUDA")
-    p.add_argument("--eval-n", type=nonneg_int, default=100,
-                   help="score the base model and each task's LoRA on this many eval-pool items after training "
-                        "(0: skip)")
+    p.add_argument("--eval-n", type=nonneg_int, default=0,
+                   help="score the base model and each task's LoRA (fp32, log-likelihood or generation) on this "
+                        "many eval-pool items after training, for the zoo report (0: skip)")
     p.add_argument("--rank", type=positive_int, default=8, help="LoRA rank r")
     p.add_argument("--alpha", type=positive_int, default=16, help="lora_alpha")
     p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")

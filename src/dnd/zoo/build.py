@@ -81,7 +81,7 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
 
     atomic_dir(zoo_dir / final_rel, link)
     write_json(task_dir / mf.LOSSES, result.losses)
-    evaluation = evaluate_own_lora(peft_model, tokenizer, task, settings.eval_n) if settings.eval_n else None
+    evaluation = evaluate_own_lora(peft_model, task, settings.eval_n, settings) if settings.eval_n else None
     return {
         "train_pool": len(train_items),
         "train": asdict(settings.train),
@@ -97,20 +97,23 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
     }
 
 
-def evaluate_own_lora(peft_model, tokenizer, task: str, n: int) -> dict:
+def evaluate_own_lora(peft_model, task: str, n: int, settings: ZooSettings) -> dict:
     """Accuracy of the base model and of the task's just-trained LoRA on the first `n` items
-    of its eval pool (log-likelihood where items have choices, else greedy generation),
-    in the precision the model was trained in: says on which tasks a LoRA matters."""
+    of its eval pool (log-likelihood where items have choices, else greedy generation):
+    says on which tasks a LoRA matters. Always scored in fp32: bf16 scoring moved accuracy by
+    up to 2 points on 100 items (benchmarks/bench_scoring_precision.py, docs/benchmarks.md)."""
+    from dnd.evaluation.adapters import AdapterModel
     from dnd.evaluation.scoring import evaluate_items
+    from dnd.zoo.lora import lora_state_dict
 
     items = load_pools(task)[1][:n]
     protocol = "loglik" if all(it.choices for it in items) else "generate"
     start = time.perf_counter()
-    with peft_model.disable_adapter():
-        base = evaluate_items(peft_model, tokenizer, items, protocol)
-    lora = evaluate_items(peft_model, tokenizer, items, protocol)
+    runner = AdapterModel(settings.base_model, settings.lora, settings.train.device)  # a fresh fp32 model
+    base = evaluate_items(runner.use(None).model, runner.tokenizer, items, protocol)
+    lora = evaluate_items(runner.use(lora_state_dict(peft_model)).model, runner.tokenizer, items, protocol)
     return {"protocol": protocol, "n": len(items), "base": base.accuracy, "lora": lora.accuracy,
-            "wall_time_s": round(time.perf_counter() - start, 2)}
+            "precision": "fp32", "wall_time_s": round(time.perf_counter() - start, 2)}
 
 
 def build_zoo(settings: ZooSettings) -> dict:

@@ -25,8 +25,14 @@ def report_rows(manifest: dict) -> list[dict]:
             "precision": e["train"].get("precision", "fp32"), "final_loss": e["final_loss"],
             "train_s": e["wall_time_s"], "eval_s": ev.get("wall_time_s"), "protocol": ev.get("protocol"),
             "n": ev.get("n"), "base": ev.get("base"), "lora": ev.get("lora"),
+            # entries written before scoring moved to fp32 were scored in the training precision
+            "scored_in": ev.get("precision", e["train"].get("precision", "fp32")) if ev else None,
         })
     return rows
+
+
+def _num(x) -> str:
+    return "" if x is None else f"{x:.0f}"
 
 
 def _pct(x) -> str:
@@ -56,12 +62,12 @@ def write_zoo_report(manifest: dict, path: str) -> str:
                      f"own LoRA {100 * statistics.mean(r['lora'] for r in scored):.1f} (mean gain "
                      f"{100 * statistics.mean(gains):+.1f} points; the LoRA gains >= 5 points on {helped} tasks).")
     lines += ["", "| task | domain | train pool | steps | precision | final loss | train s | eval s | protocol | n "
-              "| base % | own LoRA % | gain |", "|" + "---|" * 13]
+              "| scored in | base % | own LoRA % | gain |", "|" + "---|" * 14]
     for r in rows:
         gain = "" if r["base"] is None else f"{100 * (r['lora'] - r['base']):+.1f}"
         lines.append(f"| {r['task']} | {r['domain']} | {r['train_pool']} | {r['steps']} | {r['precision']} | "
-                     f"{r['final_loss']:.4f} | {r['train_s']:.0f} | {'' if r['eval_s'] is None else f'{r['eval_s']:.0f}'} | "
-                     f"{r['protocol'] or ''} | {r['n'] or ''} | {_pct(r['base'])} | {_pct(r['lora'])} | {gain} |")
+                     f"{r['final_loss']:.4f} | {r['train_s']:.0f} | {_num(r['eval_s'])} | "
+                     f"{r['protocol'] or ''} | {r['n'] or ''} | {r['scored_in'] or ''} | {_pct(r['base'])} | {_pct(r['lora'])} | {gain} |")
     multi = manifest.get("multitask", {})
     if multi:
         lines += ["", "## Multi-task LoRAs", "", "| name | tasks | steps | final loss | wall s |", "|---|---|---|---|---|"]
