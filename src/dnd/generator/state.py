@@ -1,7 +1,8 @@
 """The resumable training state of a generator, without pickle.
 
     train_state.safetensors  tensors: "model.<name>" (network), "opt.<param>.<name>"
-                             (AdamW's per-parameter state), "rng" (the sampling generator)
+                             (AdamW's per-parameter state), "rng" (the sampling generator),
+                             "global_rng" (torch's global RNG: the training noise)
     train_state.json         everything else: config and tasks (a resume must match them),
                              the optimizer's param groups, the scheduler's state, the step,
                              the losses so far and the elapsed time
@@ -31,6 +32,7 @@ def save_train_state(out_dir: Path, config, tasks: list[str], net, opt, sched, r
         for name, value in entries.items():
             tensors[f"opt.{pid}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
     tensors["rng"] = rng.get_state()
+    tensors["global_rng"] = torch.get_rng_state()  # the noise on conditions and targets
     save_safetensors(out_dir / C.STATE, tensors)
     write_json(out_dir / C.STATE_INFO, {
         "config": config.to_json(), "tasks": tasks, "step": step, "elapsed": elapsed, "losses": losses,
@@ -63,4 +65,6 @@ def load_train_state(out_dir: Path, config, tasks: list[str], net, opt, sched, r
     opt.load_state_dict({"state": per_param, "param_groups": groups})
     sched.load_state_dict(info["sched"])
     rng.set_state(tensors["rng"])
+    if "global_rng" in tensors:
+        torch.set_rng_state(tensors["global_rng"])
     return {"step": info["step"], "elapsed": info["elapsed"], "losses": info["losses"]}

@@ -248,8 +248,8 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     def rand(n: int) -> int:
         return int(torch.randint(n, (1,), generator=rng))
 
-    def noise(like: torch.Tensor) -> torch.Tensor:  # from `rng` too, so a resumed run repeats it
-        return torch.randn(like.shape, generator=rng).to(like.device)
+    def noise(like: torch.Tensor) -> torch.Tensor:  # torch's global RNG, saved with the state
+        return torch.randn_like(like)
 
     net.train()
     bar = tqdm(range(start_step, s.steps), desc=f"train generator ({objective})", initial=start_step,
