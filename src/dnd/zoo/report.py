@@ -48,7 +48,7 @@ def write_zoo_report(manifest: dict, path: str) -> str:
     lines = [
         "# The wide zoo: one LoRA per task",
         "",
-        f"Command: `dnd {' '.join(sys.argv[2:]) if len(sys.argv) > 2 else 'zoo --list ZOO --markdown FILE'}` "
+        f"Command: `dnd {' '.join(sys.argv[1:]) if len(sys.argv) > 2 else 'zoo --list ZOO --markdown FILE'}` "
         f"(written {date.today().isoformat()} from the zoo's manifest).",
         f"Base model {manifest['base_model']['name']} (weights {manifest['base_model']['weights_sha256'][:12]}), "
         f"LoRA {manifest['lora']}.",
