@@ -168,7 +168,10 @@ def test_untrained_residual_generator_writes_the_reference(tiny_zoo, tiny_model,
     written = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), out).eval()
     reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model),
                                           _save(ref, LORA, tiny_model, tmp_path / "ref")).eval()
-    assert torch.equal(_logits(written, tok), _logits(reference, tok))
+    # the weights above are bit-equal; the logits agree to float rounding (a rank-8 matmul with
+    # zero columns is summed in another order than a rank-4 one, and that order depends on the
+    # thread count)
+    assert torch.allclose(_logits(written, tok), _logits(reference, tok), rtol=0, atol=1e-6)
 
 
 def test_old_configs_serialize_as_before_and_new_ones_round_trip():
