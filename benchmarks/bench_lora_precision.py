@@ -23,6 +23,7 @@ import time
 import torch
 
 from dnd.assets import load_base_model
+from dnd.evaluation.adapters import AdapterModel
 from dnd.tasks.registry import load_pools
 from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, collate, encode_example, lora_state_dict, train_lora
 
@@ -30,17 +31,14 @@ from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, collate, enco
 @torch.no_grad()
 def heldout_loss(state: dict, items, base_model: str, max_length: int) -> float:
     """fp32 answer-token loss of a LoRA state on `items` (batch of 8, right-padded)."""
-    model, tok = load_base_model(base_model)
-    peft_model = attach_lora(model, LoraSettings()).eval()
-    params = dict(peft_model.named_parameters())
-    for k, v in state.items():
-        params[k.replace(".weight", ".default.weight")].copy_(v)
+    runner = AdapterModel(base_model, LoraSettings()).use(state)
+    tok = runner.tokenizer
     examples = [encode_example(tok, it, max_length) for it in items]
     total, count = 0.0, 0
     for i in range(0, len(examples), 8):
         batch = collate(examples[i : i + 8], tok.pad_token_id)
         n = int((batch["labels"][:, 1:] != -100).sum())
-        total += float(peft_model(**batch).loss) * n
+        total += float(runner.model(**batch).loss) * n
         count += n
     return total / count
 

@@ -123,15 +123,7 @@ def build_zoo(settings: ZooSettings) -> dict:
         raise mf.ZooError(f"--keep {settings.keep}: must be between 1 and --steps ({settings.train.steps})")
     zoo_dir = Path(settings.out)
     identity = base_model_identity(settings.base_model).to_json()  # loads the model only if not cached
-    lora = settings.lora.to_json()
-    zoo_dir.mkdir(parents=True, exist_ok=True)
-    with mf.locked(zoo_dir):  # another process may be creating or extending the same zoo
-        if (zoo_dir / mf.MANIFEST).exists():
-            manifest = mf.load_manifest(zoo_dir)
-            mf.check_compatible(manifest, identity, lora, zoo_dir)
-        else:
-            manifest = mf.new_manifest(identity, lora)
-            mf.save_manifest(zoo_dir, manifest)
+    manifest = mf.open_zoo(zoo_dir, identity, settings.lora.to_json())
     mf.verify(zoo_dir, manifest)
     todo = [t for t in settings.tasks if t not in manifest["tasks"]]
     done = len(settings.tasks) - len(todo)

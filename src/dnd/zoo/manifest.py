@@ -71,6 +71,22 @@ def locked(zoo_dir: str | Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def open_zoo(zoo_dir: str | Path, base_model: dict, lora: dict) -> dict:
+    """The manifest of the zoo at `zoo_dir`, created if new, refused if it holds adapters of
+    another base model or LoRA shape. Under the lock: another process may be creating or
+    extending the same zoo."""
+    zoo_dir = Path(zoo_dir)
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    with locked(zoo_dir):
+        if (zoo_dir / MANIFEST).exists():
+            manifest = load_manifest(zoo_dir)
+            check_compatible(manifest, base_model, lora, zoo_dir)
+        else:
+            manifest = new_manifest(base_model, lora)
+            save_manifest(zoo_dir, manifest)
+    return manifest
+
+
 def add_task(zoo_dir: str | Path, task: str, entry: dict) -> dict:
     """Record a finished task: re-read the manifest under the lock, add, write; return it."""
     with locked(zoo_dir):

@@ -61,15 +61,7 @@ def build_multitask(settings: MultitaskSettings) -> dict:
         raise mf.ZooError("--multitask needs at least two tasks")
     check_trainable(zoo.tasks)
     zoo_dir = Path(zoo.out)
-    identity = base_model_identity(zoo.base_model).to_json()
-    zoo_dir.mkdir(parents=True, exist_ok=True)
-    with mf.locked(zoo_dir):
-        if (zoo_dir / mf.MANIFEST).exists():
-            manifest = mf.load_manifest(zoo_dir)
-            mf.check_compatible(manifest, identity, zoo.lora.to_json(), zoo_dir)
-        else:
-            manifest = mf.new_manifest(identity, zoo.lora.to_json())
-            mf.save_manifest(zoo_dir, manifest)
+    manifest = mf.open_zoo(zoo_dir, base_model_identity(zoo.base_model).to_json(), zoo.lora.to_json())
     train = replace(zoo.train, steps=zoo.train.steps * settings.steps_factor)
     done = manifest.get("multitask", {}).get(settings.name)
     if done is not None:
