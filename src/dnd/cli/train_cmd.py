@@ -52,6 +52,8 @@ def register(sub) -> None:
                    help="reconstruction: fit the zoo's checkpoints; functional: the task's next-token loss "
                         "through the generated LoRA on the frozen base model (no zoo needed); hybrid: both")
     g.add_argument("--hybrid-weight", type=nonneg_float, default=1.0, help="weight of the functional term in hybrid")
+    g.add_argument("--max-pool", type=positive_int, default=512,
+                   help="train-pool prompts per task that conditions are sampled from (each is encoded once)")
     g.add_argument("--items-per-task", type=positive_int, default=4,
                    help="labeled train-pool items per condition for the functional loss")
     g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -99,6 +101,7 @@ def config_from_args(args):
                              objective=getattr(args, "objective", "reconstruction"),
                              hybrid_weight=getattr(args, "hybrid_weight", 1.0),
                              items_per_task=getattr(args, "items_per_task", 4),
+                             max_pool=getattr(args, "max_pool", 512),
                              precision=getattr(args, "precision", "fp32"))
     condition = ConditionSettings(encoder=args.encoder, kind=args.condition, n_prompts=args.n_prompts,
                                   encoder_max_tokens=args.encoder_max_tokens)

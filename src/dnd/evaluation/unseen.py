@@ -1,0 +1,275 @@
+"""The unseen-task benchmark: generators trained on one suite (e.g. `wide`), scored on tasks
+that none of our models trained on (BIG-bench `unseen`, or the `wide_val` validation tasks),
+against every label-free baseline, in-context learning and a full-shot upper reference.
+
+For each scored task T, every method is scored on the same first `limit` items of T's eval
+pool; T's train pool only gives condition prompts, ICL shots and the full-shot LoRA's items:
+
+    base               the base model
+    training_lora_mean mean accuracy of a fixed seeded sample of the zoo's LoRAs
+    average_lora       the weight average of every zoo LoRA
+    nearest_lora       the zoo LoRA whose task's prompts are closest to T's (encoder space)
+    multitask_lora     one LoRA trained on the union of the zoo's tasks
+    icl_1, icl_k       1-shot and k-shot in-context learning (train-pool shots)
+    full_shot          a LoRA trained on T's own train pool (upper reference; it stays in
+                       OUT/work and never enters a zoo or a generator)
+    dnd:NAME           each generator, conditioned on N unlabeled prompts of T's train pool
+    shuffled, random_text  controls: the primary generator (the first) conditioned on the
+                       next scored task's prompts, and on random token strings
+
+Resumable: each accuracy, generated adapter and full-shot LoRA is cached under
+OUT/work/SUITE; OUT/SUITE.{json,md,png} are rewritten after every task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from dnd.assets import load_base_model
+from dnd.errors import DndError
+from dnd.evaluation import baselines
+from dnd.evaluation.adapters import AdapterModel, adapter_settings, average_states, read_adapter
+from dnd.evaluation.reproduce import Cache
+from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
+from dnd.fileio import atomic_dir, read_json, write_json
+from dnd.generator.condition import ConditionEncoder, ConditionSettings
+from dnd.generator.generate import Generator
+from dnd.tasks.registry import SUITES, get_task, load_pools
+from dnd.zoo import manifest as zm
+from dnd.zoo.build import INIT_SEED
+from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
+
+METHODS = ("base", "training_loras", "average", "nearest", "multitask", "icl", "full_shot", "dnd", "controls")
+FULL_SHOT_INFO = "dnd_full_shot.json"
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    suite: str
+    out: str
+    zoo: str  # training LoRAs and the multi-task LoRA (ZOO/_multitask/NAME)
+    generators: tuple[tuple[str, str], ...]  # (name, directory); the first is the primary one
+    multitask: str = "wide"
+    tasks: tuple[str, ...] = ()  # default: the suite, cut to max_tasks by `pick_tasks`
+    max_tasks: int | None = None
+    limit: int | None = 100  # scored items per task (eval-pool order)
+    methods: tuple[str, ...] = METHODS
+    sample_loras: int = 4  # zoo LoRAs behind the training-LoRA mean
+    shots: int = 4  # k of k-shot ICL, cut to what fits icl_context
+    icl_context: int = 1024
+    encoder_max_tokens: int = 128  # nearest-LoRA retrieval features
+    full_shot: TrainSettings = field(default_factory=lambda: TrainSettings(
+        steps=40, batch_size=8, lr=3e-4, warmup_steps=4, precision="bf16"))
+    seed: int = 0
+    batch_size: int = 16
+    device: str = "cpu"
+
+
+def pick_tasks(suite: str, max_tasks: int | None) -> list[str]:
+    """The scored tasks: the suite's tasks round-robin over their domains (suite order within
+    a domain), cut to `max_tasks`, so a cut keeps every domain. Fixed by the suite alone,
+    never by results."""
+    by_domain: dict[str, list[str]] = {}
+    for t in SUITES[suite]:
+        by_domain.setdefault(get_task(t).domain, []).append(t)
+    order, lists = [], list(by_domain.values())
+    while any(lists):
+        for tasks in lists:
+            if tasks:
+                order.append(tasks.pop(0))
+    return order[:max_tasks] if max_tasks else order
+
+
+def state_digest(state: dict[str, torch.Tensor] | None) -> str:
+    """Short content hash of an adapter's weights: the cache key of its scores."""
+    if state is None:
+        return "base"
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def random_text(tok, like: list[str], seed: int) -> list[str]:
+    """Control condition: one string of uniformly random vocabulary tokens per prompt in
+    `like`, as many tokens as that prompt has."""
+    rng = random.Random(seed)
+    special = set(tok.all_special_ids)
+    vocab = [i for i in range(len(tok)) if i not in special]
+    out = []
+    for p in like:
+        n = max(1, len(tok(p, add_special_tokens=False)["input_ids"]))
+        out.append(tok.decode([rng.choice(vocab) for _ in range(n)]))
+    return out
+
+
+def full_shot_adapter(task: str, out: Path, lora: LoraSettings, settings: TrainSettings,
+                      base_model: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """The upper reference: a LoRA trained on `task`'s own train pool (same init as the zoo).
+    Evaluation-only tasks are allowed here on purpose: the issue reserves their train pool
+    for condition prompts, ICL shots and this reference, which is written only to `out`."""
+    if not (out / zm.ADAPTER_WEIGHTS).exists():
+        train_items, _ = load_pools(task)
+        model, tok = load_base_model(base_model, device=settings.device)
+        peft_model = attach_lora(model, lora, seed=INIT_SEED)
+        result = train_lora(peft_model, tok, train_items, settings, progress=f"full-shot {task}")
+        info = {"task": task, "train_items": len(train_items), "steps": settings.steps,
+                "final_loss": round(result.losses[-1], 4), "wall_time_s": round(result.wall_time_s, 1)}
+
+        def build(tmp: Path) -> None:
+            peft_model.save_pretrained(tmp)
+            write_json(tmp / FULL_SHOT_INFO, info)
+
+        atomic_dir(out, build)
+    return read_adapter(out), read_json(out / FULL_SHOT_INFO)
+
+
+class Runner:
+    """One wrapped base model per LoRA shape (zoo r=8, residual generators r=16), built lazily."""
+
+    def __init__(self, base_model: str, device: str):
+        self.base_model, self.device, self._models = base_model, device, {}
+
+    def model(self, lora: LoraSettings) -> AdapterModel:
+        key = (lora.r, lora.lora_alpha, lora.target_modules)
+        if key not in self._models:
+            self._models[key] = AdapterModel(self.base_model, lora, self.device)
+        return self._models[key]
+
+
+def check_unseen(scored: list[str], trained: dict[str, list[str]]) -> None:
+    """Refuse a run in which any model was trained on a scored task."""
+    for who, tasks in trained.items():
+        seen = sorted(set(scored) & set(tasks))
+        if seen:
+            raise DndError(f"{who}: trained on scored task {seen[0]}; the benchmark needs unseen tasks")
+
+
+def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
+    """Score every method on every task of `s`; returns the results dict (also written)."""
+    from dnd.evaluation.unseen_report import summarize, write_report
+
+    out, zoo = Path(s.out), Path(s.zoo)
+    work = out / "work" / s.suite
+    cache = Cache(work)
+    manifest = zm.load_manifest(zoo)
+    zoo_tasks = sorted(manifest["tasks"])
+    mt_entry = manifest.get("multitask", {}).get(s.multitask)
+    if mt_entry is None and "multitask" in s.methods:
+        raise DndError(f"--multitask {s.multitask}: not in zoo {zoo} (build it with dnd zoo --multitask)")
+    gens = {name: Generator.from_pretrained(path, device=s.device) for name, path in s.generators}
+    scored = list(s.tasks) or pick_tasks(s.suite, s.max_tasks)
+    check_unseen(scored, {f"zoo {zoo}": zoo_tasks, f"multi-task LoRA {s.multitask}": (mt_entry or {}).get("tasks", []),
+                          **{f"generator {n}": g.saved["tasks"] for n, g in gens.items()}})
+    base_model = manifest["base_model"]["name"]
+    zoo_lora = LoraSettings.from_json(manifest["lora"])
+    runner = Runner(base_model, s.device)
+    tok = runner.model(zoo_lora).tokenizer
+    zoo_states = {t: read_adapter(zoo / manifest["tasks"][t]["full_shot"]["path"]) for t in zoo_tasks}
+    sample = sorted(random.Random(s.seed).sample(zoo_tasks, min(s.sample_loras, len(zoo_tasks))))
+    encoder = ConditionEncoder(ConditionSettings(encoder_max_tokens=s.encoder_max_tokens))  # pooled, retrieval
+    primary = s.generators[0][0] if s.generators else None
+    n_cond = {name: g.config.condition.n_prompts for name, g in gens.items()}
+    n_zoo_cond = max(n_cond.values(), default=32)
+    prompts = {t: [it.prompt for it in load_pools(t)[0][:n_zoo_cond]] for t in scored}
+    results = {"suite": s.suite, "command": command, "date": time.strftime("%Y-%m-%d"),
+               "settings": _settings_json(s), "base_model": manifest["base_model"], "zoo_tasks": len(zoo_tasks),
+               "sampled_loras": sample, "primary": primary, "tasks": {}}
+
+    def score(task: str, tag: str, state, lora: LoraSettings, items, shots=()) -> float:
+        key = f"{CACHE_NAMES['loglik']}/n{len(items)}/{task}/{tag}"
+        hit = cache.get(key)
+        if hit is None:
+            model = runner.model(lora).use(state).model
+            r = evaluate_items(model, tok, items, "loglik", shots=shots, batch_size=s.batch_size,
+                               max_length=max(s.icl_context, 512))
+            hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions]}
+            cache.put(key, hit)
+        return hit["accuracy"]
+
+    def adapter_score(task, state, lora, items) -> float:
+        return score(task, f"adapter_{state_digest(state)}", state, lora, items)
+
+    def generated(name: str, condition: str, task: str, cond_prompts: list[str]) -> dict:
+        path = work / "adapters" / name / condition / task
+        if not (path / zm.ADAPTER_WEIGHTS).exists():
+            g = gens[name]
+            t0 = time.perf_counter()
+            state = g.generate(cond_prompts[: n_cond[name]])
+            g.save_adapter(state, path, info={"condition": condition, "task": task,
+                                              "generate_s": round(time.perf_counter() - t0, 3)})
+        return read_adapter(path)
+
+    for i, task in enumerate(tqdm(scored, desc=f"benchmark {s.suite}", unit="task")):
+        row = cache.get(f"rows/{task}")
+        if row is not None and row.get("methods") == list(s.methods) and row.get("limit") == s.limit:
+            results["tasks"][task] = row
+            continue
+        train_pool, eval_pool = load_pools(task)
+        items = eval_pool[: s.limit] if s.limit else eval_pool
+        if not all(it.choices for it in items):
+            print(f"benchmark: {task} has open answers; skipped (log-likelihood needs choices)", flush=True)
+            continue
+        acc: dict[str, float] = {}
+        row = {"n_items": len(items), "methods": list(s.methods), "limit": s.limit, "accuracy": acc}
+        if "base" in s.methods:
+            acc["base"] = score(task, "base", None, zoo_lora, items)
+        if "training_loras" in s.methods:
+            row["training_loras"] = {t: adapter_score(task, zoo_states[t], zoo_lora, items) for t in sample}
+            acc["training_lora_mean"] = sum(row["training_loras"].values()) / len(sample)
+        if "average" in s.methods:
+            acc["average_lora"] = adapter_score(task, average_states(list(zoo_states.values())), zoo_lora, items)
+        if "nearest" in s.methods:
+            near, _ = baselines.nearest_task(
+                encoder.cached_features(prompts[task]),
+                {t: encoder.cached_features([it.prompt for it in load_pools(t)[0][:n_zoo_cond]]) for t in zoo_tasks})
+            row["nearest_task"] = near
+            acc["nearest_lora"] = adapter_score(task, zoo_states[near], zoo_lora, items)
+        if "multitask" in s.methods:
+            mt_dir = zoo / mt_entry["path"]
+            acc["multitask_lora"] = adapter_score(task, read_adapter(mt_dir), adapter_settings(mt_dir), items)
+        if "icl" in s.methods:
+            k = baselines.max_shots(tok, train_pool, items, s.icl_context, cap=s.shots)
+            row["k_shots"] = k
+            for name, n in (("icl_1", 1), ("icl_k", k)):
+                shots = tuple((it.prompt, it.answer) for it in train_pool[:n])
+                acc[name] = score(task, f"icl_{n}_{s.icl_context}", None, zoo_lora, items, shots)
+        if "full_shot" in s.methods:
+            state, info = full_shot_adapter(task, work / "full_shot" / task, zoo_lora, s.full_shot, base_model)
+            row["full_shot"] = info
+            acc["full_shot"] = adapter_score(task, state, zoo_lora, items)
+        for name in gens if "dnd" in s.methods else ():
+            lora = LoraSettings.from_json(gens[name].saved.get("adapter_lora", gens[name].saved["lora"]))
+            acc[f"dnd:{name}"] = adapter_score(task, generated(name, "prompts", task, prompts[task]), lora, items)
+        if "controls" in s.methods and primary is not None:
+            lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))
+            donor = scored[(i + 1) % len(scored)]
+            row["shuffled_from"] = donor
+            acc["shuffled"] = adapter_score(task, generated(primary, f"shuffled_{donor}", task, prompts[donor]),
+                                            lora, items)
+            noise = random_text(tok, prompts[task], zlib.crc32(task.encode()))
+            acc["random_text"] = adapter_score(task, generated(primary, "random_text", task, noise), lora, items)
+        cache.put(f"rows/{task}", row)
+        results["tasks"][task] = row
+        results["summary"] = summarize(results)
+        write_json(out / f"{s.suite}.json", results)
+        write_report(out, results)
+    results["summary"] = summarize(results)
+    write_json(out / f"{s.suite}.json", results)
+    write_report(out, results)
+    return results
+
+
+def _settings_json(s: BenchmarkSettings) -> dict:
+    d = asdict(s)
+    d["generators"] = [list(g) for g in s.generators]
+    return d

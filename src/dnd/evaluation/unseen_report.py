@@ -1,0 +1,165 @@
+"""Unseen-benchmark results -> summary statistics, a markdown report and a chart.
+
+Statistics are over tasks: the mean accuracy of each method with a bootstrap 95% interval
+(tasks resampled with replacement, seeded), the tasks on which each DnD generator beats each
+baseline, its margin over the best label-free baseline, and the fraction of the gap
+multi-task LoRA -> full-shot that it closes.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from dnd.fileio import atomic_write, write_text
+
+LABEL_FREE = ("base", "training_lora_mean", "average_lora", "nearest_lora", "multitask_lora")
+HEADERS = {  # method -> column header; dnd:NAME columns are added per generator
+    "base": "base", "training_lora_mean": "training LoRAs (mean)", "average_lora": "average LoRA",
+    "nearest_lora": "nearest LoRA", "multitask_lora": "multi-task LoRA", "icl_1": "ICL 1-shot",
+    "icl_k": "ICL k-shot", "full_shot": "full-shot LoRA", "shuffled": "control: shuffled",
+    "random_text": "control: random text",
+}
+BOOTSTRAP = 2000
+
+
+def methods_of(results: dict) -> list[str]:
+    """Methods present in every finished task, in a fixed order."""
+    rows = list(results["tasks"].values())
+    if not rows:
+        return []
+    common = set.intersection(*(set(r["accuracy"]) for r in rows))
+    order = [m for m in HEADERS if m in common and m not in ("shuffled", "random_text", "full_shot")]
+    order += sorted(m for m in common if m.startswith("dnd:"))
+    return order + [m for m in ("shuffled", "random_text", "full_shot") if m in common]
+
+
+def bootstrap_ci(values: list[float], seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the mean, over `BOOTSTRAP` resamples of `values`."""
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(BOOTSTRAP))
+    return means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
+
+
+def summarize(results: dict) -> dict:
+    """Per method: mean and bootstrap CI; per DnD generator: margins, wins and gap closed."""
+    rows = list(results["tasks"].values())
+    methods = methods_of(results)
+    if not rows:
+        return {}
+    col = {m: [r["accuracy"][m] for r in rows] for m in methods}
+    mean = {m: sum(v) / len(v) for m, v in col.items()}
+    out = {"n_tasks": len(rows), "mean": mean, "ci95": {m: bootstrap_ci(v) for m, v in col.items()}}
+    free = [m for m in LABEL_FREE if m in mean]
+    best = max(free, key=mean.get) if free else None
+    out["best_label_free"] = best
+    out["dnd"] = {}
+    for m in (m for m in methods if m.startswith("dnd:")):
+        d = {"wins": {b: sum(x > y for x, y in zip(col[m], col[b])) for b in methods if b != m},
+             "ties": {b: sum(x == y for x, y in zip(col[m], col[b])) for b in methods if b != m}}
+        if best:
+            d["margin_over_best"] = mean[m] - mean[best]
+            d["win_rate_over_best"] = d["wins"][best] / len(rows)
+        if "multitask_lora" in mean and "full_shot" in mean:
+            gap = mean["full_shot"] - mean["multitask_lora"]
+            d["gap_closed"] = (mean[m] - mean["multitask_lora"]) / gap if abs(gap) > 1e-9 else None
+        out["dnd"][m] = d
+    primary = f"dnd:{results.get('primary')}"
+    if primary in mean and "shuffled" in mean:
+        out["true_minus_shuffled"] = mean[primary] - mean["shuffled"]
+    if primary in mean and "random_text" in mean:
+        out["true_minus_random_text"] = mean[primary] - mean["random_text"]
+    if primary in out["dnd"] and best:
+        d = out["dnd"][primary]
+        out["targets"] = {
+            "mean >= best label-free + 3 points": d["margin_over_best"] >= 0.03,
+            "ahead of it on >= 60% of tasks": d["win_rate_over_best"] >= 0.6,
+            "true condition >= shuffled + 2 points": out.get("true_minus_shuffled", -1) >= 0.02,
+        }
+    return out
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _header(m: str) -> str:
+    return f"**DnD {m[4:]}**" if m.startswith("dnd:") else HEADERS[m]
+
+
+def write_report(out: Path, results: dict) -> None:
+    """OUT/SUITE.md (per-task table, means with intervals, wins, targets) and OUT/SUITE.png."""
+    methods, summ, s = methods_of(results), results.get("summary") or {}, results["settings"]
+    if not methods:
+        return
+    lines = [f"# Unseen-task benchmark: suite `{results['suite']}`", "",
+             f"Date: {results['date']}. Command:", "", f"```\n{results['command']}\n```", "",
+             f"Base model `{results['base_model']['name']}`. {summ['n_tasks']} tasks, each scored on the first "
+             f"{s['limit'] or 'all'} items of its eval pool by the log-likelihood of the choices (length-normalized). "
+             f"Generators: " + ", ".join(f"`{n}` ({p})" for n, p in s["generators"]) +
+             f"; the controls use `{results['primary']}`. Training LoRAs = a fixed seeded sample of "
+             f"{len(results['sampled_loras'])} of the zoo's {results['zoo_tasks']} LoRAs "
+             f"({', '.join(results['sampled_loras'])}); average and nearest LoRA use all of them. "
+             "Full-shot = a LoRA trained on the task's own train pool (upper reference). Accuracy in %.", ""]
+    lines += ["## Means over tasks (bootstrap 95% interval over tasks)", "", "| method | mean | 95% interval |",
+              "|---|---|---|"]
+    for m in methods:
+        lo, hi = summ["ci95"][m]
+        lines.append(f"| {_header(m)} | {_pct(summ['mean'][m])} | {_pct(lo)} – {_pct(hi)} |")
+    best = summ.get("best_label_free")
+    lines += ["", f"Best label-free baseline by mean: **{HEADERS.get(best, best)}**.", ""]
+    for m, d in summ.get("dnd", {}).items():
+        wins = ", ".join(f"{HEADERS.get(b, b)} {w}/{summ['n_tasks']}" for b, w in d["wins"].items())
+        gap = d.get("gap_closed")
+        lines += [f"- {_header(m)}: margin over the best label-free baseline "
+                  f"{100 * d.get('margin_over_best', 0):+.1f} points; gap multi-task -> full-shot closed: "
+                  f"{'–' if gap is None else f'{100 * gap:.0f}%'}; tasks won against: {wins}."]
+    if "true_minus_shuffled" in summ:
+        lines += [f"- True condition minus shuffled condition: {100 * summ['true_minus_shuffled']:+.1f} points; "
+                  f"minus random text: {100 * summ.get('true_minus_random_text', 0):+.1f} points."]
+    if "targets" in summ:
+        lines += ["", "Targets (issue 10), primary generator:", ""]
+        lines += [f"- {t}: {'met' if ok else '**missed**'}" for t, ok in summ["targets"].items()]
+    lines += ["", "## Per task", "", "| task | n | " + " | ".join(_header(m) for m in methods) + " |",
+              "|---|---|" + "---|" * len(methods)]
+    for task, r in results["tasks"].items():
+        cells = [_pct(r["accuracy"][m]) for m in methods]
+        for j, m in enumerate(methods):
+            if m == "nearest_lora":
+                cells[j] += f" ({r['nearest_task']})"
+            if m == "icl_k":
+                cells[j] += f" (k={r['k_shots']})"
+        lines.append(f"| {task} | {r['n_items']} | " + " | ".join(cells) + " |")
+    if any("full_shot" in r for r in results["tasks"].values()):
+        lines += ["", "## Full-shot LoRAs (training losses)", "", "| task | train items | steps | final loss | time (s) |",
+                  "|---|---|---|---|---|"]
+        for task, r in results["tasks"].items():
+            f = r.get("full_shot")
+            if f:
+                lines.append(f"| {task} | {f['train_items']} | {f['steps']} | {f['final_loss']} | {f['wall_time_s']} |")
+    lines.append("")
+    write_text(out / f"{results['suite']}.md", "\n".join(lines))
+    _chart(out / f"{results['suite']}.png", results, methods, summ)
+
+
+def _chart(path: Path, results: dict, methods: list[str], summ: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    means = [100 * summ["mean"][m] for m in methods]
+    lo = [100 * (summ["mean"][m] - summ["ci95"][m][0]) for m in methods]
+    hi = [100 * (summ["ci95"][m][1] - summ["mean"][m]) for m in methods]
+    colors = ["tab:red" if m.startswith("dnd:") else "tab:gray" if m in ("shuffled", "random_text")
+              else "tab:green" if m == "full_shot" else "tab:blue" for m in methods]
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(methods)), 4.5))
+    ax.bar(range(len(methods)), means, yerr=[lo, hi], color=colors, capsize=3)
+    ax.set_xticks(range(len(methods)), [_header(m).strip("*") for m in methods], rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("mean accuracy % (95% bootstrap interval over tasks)")
+    ax.set_ylim(min(means) - 10, max(means) + 10)
+    ax.set_title(f"suite {results['suite']}: {summ['n_tasks']} tasks never trained on")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)

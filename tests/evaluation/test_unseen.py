@@ -1,0 +1,123 @@
+"""`dnd benchmark` end to end on a tiny model: every baseline and control, then from the cache."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from dnd.evaluation.unseen import pick_tasks, random_text, state_digest
+from dnd.evaluation.unseen_report import bootstrap_ci, summarize
+from dnd.fileio import read_json
+
+TASKS = "bb_navigate,bb_implicatures"
+
+
+def dnd(*args):
+    return subprocess.run([sys.executable, "-m", "dnd.cli", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def zoo_and_generator(tmp_path_factory, tiny_model):
+    """A two-task zoo with its multi-task LoRA, and a shared-head generator that is a
+    residual over that multi-task LoRA (so its adapters have another rank than the zoo's)."""
+    from dnd.generator import config as C
+    from dnd.generator.condition import ConditionSettings
+    from dnd.generator.train import train_generator
+
+    tmp = tmp_path_factory.mktemp("bench")
+    zoo = tmp / "zoo"
+    args = ("zoo", "--tasks", "sst2,boolq", "--out", str(zoo), "--base-model", tiny_model, "--rank", "4",
+            "--alpha", "8", "--steps", "3", "--keep", "2", "--batch-size", "2", "--max-length", "64")
+    for extra in ((), ("--multitask", "mt", "--multitask-factor", "1")):  # the task LoRAs, then the multi-task one
+        r = dnd(*args, *extra)
+        assert r.returncode == 0, r.stderr
+    config = C.GeneratorConfig(condition=ConditionSettings(n_prompts=4), decoder=C.DecoderSettings(hidden_channels=(8,)),
+                               train=C.GenTrainSettings(steps=2, batch_size=2, warmup_steps=1, max_pool=16),
+                               head=C.HeadSettings(width=8), reference=str(zoo / "_multitask" / "mt" / "adapter"))
+    train_generator(zoo, tmp / "gen", config)
+    return zoo, tmp / "gen"
+
+
+def test_benchmark_end_to_end_and_cache(tmp_path, zoo_and_generator, tiny_generator):
+    zoo, gen = zoo_and_generator
+    out = tmp_path / "results"
+    cmd = ["benchmark", "--suite", "unseen", "--tasks", TASKS, "--zoo", str(zoo), "--generator", f"res={gen}",
+           "--generator", f"basis={tiny_generator}", "--multitask", "mt", "--limit", "4", "--sample-loras", "2",
+           "--shots", "2", "--icl-context", "512", "--full-shot-steps", "2", "--out", str(out)]
+    t0 = time.time()
+    r = dnd(*cmd)
+    first = time.time() - t0
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = read_json(out / "unseen.json")
+    assert list(results["tasks"]) == TASKS.split(",")
+    for task, row in results["tasks"].items():
+        assert set(row["accuracy"]) == {"base", "training_lora_mean", "average_lora", "nearest_lora", "multitask_lora",
+                                        "icl_1", "icl_k", "full_shot", "dnd:res", "dnd:basis", "shuffled",
+                                        "random_text"}
+        assert all(0.0 <= v <= 1.0 for v in row["accuracy"].values())
+        assert row["nearest_task"] in ("sst2", "boolq") and row["n_items"] == 4
+        assert row["full_shot"]["steps"] == 2 and row["full_shot"]["final_loss"] > 0
+    assert results["tasks"]["bb_navigate"]["shuffled_from"] == "bb_implicatures"  # the next scored task
+    summ = results["summary"]
+    assert summ["n_tasks"] == 2 and summ["best_label_free"] in summ["mean"]
+    assert set(summ["dnd"]) == {"dnd:res", "dnd:basis"} and "true_minus_shuffled" in summ
+    md = (out / "unseen.md").read_text()
+    assert "DnD res" in md and "control: shuffled" in md and "Targets" in md
+    assert (out / "unseen.png").stat().st_size > 0
+    # the residual generator wrote its reference's ranks plus its own
+    cfg = read_json(out / "work" / "unseen" / "adapters" / "res" / "prompts" / "bb_navigate" / "adapter_config.json")
+    assert cfg["r"] == 4 + 4
+
+    t0 = time.time()
+    again = dnd(*cmd)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert read_json(out / "unseen.json")["tasks"] == results["tasks"]
+    assert time.time() - t0 < first  # nothing recomputed
+
+
+def test_benchmark_refuses_scoring_a_task_a_model_trained_on(tmp_path, zoo_and_generator):
+    zoo, gen = zoo_and_generator
+    r = dnd("benchmark", "--suite", "short", "--tasks", "sst2", "--zoo", str(zoo), "--generator", f"g={gen}",
+            "--multitask", "mt", "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "trained on scored task sst2" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_pick_tasks_round_robin_over_domains():
+    picked = pick_tasks("unseen", 10)
+    from dnd.tasks.registry import get_task
+
+    assert len({get_task(t).domain for t in picked}) == 10  # one per domain first
+    assert pick_tasks("unseen", None)[:10] == picked and len(pick_tasks("unseen", None)) == 40
+
+
+def test_summary_counts_wins_and_gap():
+    rows = {"a": {"accuracy": {"base": 0.5, "multitask_lora": 0.5, "full_shot": 0.9, "dnd:g": 0.7, "shuffled": 0.6}},
+            "b": {"accuracy": {"base": 0.4, "multitask_lora": 0.6, "full_shot": 0.8, "dnd:g": 0.6, "shuffled": 0.6}}}
+    s = summarize({"tasks": rows, "primary": "g"})
+    assert s["best_label_free"] == "multitask_lora"
+    d = s["dnd"]["dnd:g"]
+    assert d["wins"]["multitask_lora"] == 1 and d["ties"]["multitask_lora"] == 1
+    assert d["margin_over_best"] == pytest.approx(0.1)
+    assert d["gap_closed"] == pytest.approx(0.1 / 0.3)
+    assert s["true_minus_shuffled"] == pytest.approx(0.05)
+    assert s["targets"]["mean >= best label-free + 3 points"] and not s["targets"]["ahead of it on >= 60% of tasks"]
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    lo, hi = bootstrap_ci([0.1, 0.5, 0.9, 0.3])
+    assert lo < 0.45 < hi and bootstrap_ci([0.5] * 5) == (0.5, 0.5)
+
+
+def test_digest_and_random_text(tiny_model):
+    from transformers import AutoTokenizer
+
+    a = {"x.lora_A.weight": torch.ones(2, 2)}
+    assert state_digest(a) == state_digest({"x.lora_A.weight": torch.ones(2, 2)}) != state_digest(
+        {"x.lora_A.weight": torch.zeros(2, 2)})
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    noise = random_text(tok, ["hello there", "a longer prompt with words"], seed=1)
+    assert len(noise) == 2 and noise == random_text(tok, ["hello there", "a longer prompt with words"], seed=1)
+    assert noise != random_text(tok, ["hello there", "a longer prompt with words"], seed=2)
