@@ -77,3 +77,21 @@ def tiny_generator(tmp_path_factory, tiny_zoo) -> Path:
     )
     train_generator(tiny_zoo, out, config)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_residual_generator(tmp_path_factory, tiny_zoo) -> Path:
+    """The shipped generator's kind at tiny size: shared head, residual over the zoo mean
+    (the written adapter has r 4 + 4), a few reconstruction steps so the delta is not zero."""
+    from dnd.generator import config as C
+    from dnd.generator.condition import ConditionSettings
+    from dnd.generator.train import train_generator
+
+    out = tmp_path_factory.mktemp("residual_gen") / "gen"
+    config = C.GeneratorConfig(
+        condition=ConditionSettings(n_prompts=8), decoder=C.DecoderSettings(hidden_channels=(16,)),
+        head=C.HeadSettings(width=16, embed_dim=8, cond_dim=16, b_scale=1.0), reference="zoo-mean",
+        train=C.GenTrainSettings(steps=3, batch_size=2, warmup_steps=1, max_pool=16),
+    )
+    train_generator(tiny_zoo, out, config)
+    return out

@@ -17,7 +17,8 @@ def register(sub) -> None:
         "task description (generators with the shared head), run the generator once and write a standard PEFT adapter directory (adapter_config.json + "
         "adapter_model.safetensors) that PeftModel.from_pretrained loads.",
     )
-    p.add_argument("--generator", required=True, metavar="GEN_DIR")
+    p.add_argument("--generator", default=None, metavar="GEN_DIR",
+                   help="a trained generator (dnd train); default: the shipped one (dnd.generator.pretrained)")
     p.add_argument("--prompts", default=None, metavar="FILE", help="unlabeled prompts of the task")
     p.add_argument("--description", default=None, metavar="TEXT",
                    help="a short task description, alone or beside --prompts (shared-head generators)")
@@ -32,6 +33,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from dnd.artifacts import check_output
     from dnd.generator.generate import Generator
+    from dnd.generator.pretrained import resolve
     from dnd.tasks.items import load_task_file
 
     t0 = time.perf_counter()
@@ -39,13 +41,14 @@ def run(args) -> int:
         raise DndError("give --prompts FILE, --description TEXT, or both")
     items = load_task_file(args.prompts) if args.prompts else []
     check_output(args.out, "--out", "adapter", replaces=True)  # before any work; never over another artifact
-    gen = Generator.from_pretrained(args.generator, device=args.device)
+    gen = Generator.from_pretrained(args.generator, device=args.device)  # None: the shipped generator
+    gen_dir = resolve(args.generator)
     if args.base_model:
         from dnd.assets import base_model_identity
 
         want = base_model_identity(args.base_model)
         if want.weights_sha256 != gen.base_model["weights_sha256"]:
-            raise DndError(f"--base-model {args.base_model}: the generator {args.generator} was built for "
+            raise DndError(f"--base-model {args.base_model}: the generator {gen_dir} was built for "
                            f"{gen.base_model['name']} (weights {gen.base_model['weights_sha256'][:12]}), "
                            f"not this model (weights {want.weights_sha256[:12]})")
     t1 = time.perf_counter()
@@ -57,7 +60,7 @@ def run(args) -> int:
     for w in caught:
         print(f"dnd: warning: {w.message}")
     t2 = time.perf_counter()
-    info = {"prompts_file": args.prompts, "n_prompts_given": len(items), "seed": args.seed}
+    info = {"generator": str(gen_dir), "prompts_file": args.prompts, "n_prompts_given": len(items), "seed": args.seed}
     if args.description:
         info["description"] = args.description
     gen.save_adapter(state, args.out, info=info)

@@ -18,7 +18,8 @@ def register(sub) -> None:
         "directories under --data and survive a restart. No authentication: it binds to localhost unless told.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--generator", required=True, metavar="GEN_DIR", help="a trained generator (dnd train)")
+    p.add_argument("--generator", default=None, metavar="GEN_DIR",
+                   help="a trained generator (dnd train); default: the shipped one (dnd.generator.pretrained)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=positive_int, default=8000)
     p.add_argument("--data", default=None, metavar="DIR",
@@ -42,6 +43,7 @@ def register(sub) -> None:
 
 def settings_from_args(args):
     from dnd.assets import cache_dir
+    from dnd.generator.pretrained import resolve
     from dnd.serving.config import ServeLimits, ServeSettings
 
     if args.default_new_tokens > args.max_new_tokens:
@@ -53,8 +55,9 @@ def settings_from_args(args):
         max_new_tokens=args.max_new_tokens, default_new_tokens=args.default_new_tokens,
         max_input_tokens=args.max_input_tokens, request_timeout_s=args.request_timeout, max_queue=args.max_queue,
     )
-    return ServeSettings(generator=args.generator, data=args.data or str(cache_dir() / "serve"), host=args.host,
-                         port=args.port, device=args.device, far_threshold=args.far_threshold, limits=limits)
+    return ServeSettings(generator=str(resolve(args.generator)), data=args.data or str(cache_dir() / "serve"),
+                         host=args.host, port=args.port, device=args.device, far_threshold=args.far_threshold,
+                         limits=limits)
 
 
 def run(args) -> int:

@@ -1,6 +1,6 @@
 """Inference: prompts in, a standard PEFT adapter out, in one forward pass.
 
-    gen = Generator.from_pretrained("GEN_DIR")
+    gen = Generator.from_pretrained("GEN_DIR")      # or Generator.from_pretrained(): the shipped one
     state_dict = gen.generate(["prompt one", "prompt two", ...])
     gen.save_adapter(state_dict, "ADAPTER_DIR")   # adapter_config.json + adapter_model.safetensors
 """
@@ -49,9 +49,15 @@ class Generator:
         return self.saved["base_model"]
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "cpu", verify: bool = True) -> "Generator":
-        path = Path(path)
-        check_generator_dir(path, verify=verify)  # a finished generator whose files match its manifest
+    def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu", verify: bool = True) -> "Generator":
+        """Load a generator directory; `path` None loads the shipped default generator
+        (dnd.generator.pretrained: `Generator.from_pretrained()` is the one-line way).
+        `verify` checks every file against the directory's manifest (sha256). Tensors stored
+        in bf16/fp16 (the shipped copy) are loaded into fp32 modules and an fp32 reference."""
+        from dnd.generator.pretrained import resolve
+
+        shipped, path = path is None, resolve(path)
+        check_generator_dir(path, flag="shipped generator" if shipped else "--generator", verify=verify)
         saved = read_json_file(path / C.CONFIG)
         layout = check_layout(path, saved, read_json_file(path / LAYOUT))  # (LoraLayout) agrees with the config
         config = C.GeneratorConfig.from_json(saved["config"])
@@ -74,7 +80,7 @@ class Generator:
                            f"({str(e).strip().splitlines()[-1].strip()})") from None
         gen = cls(saved, layout, decoder.to(device).eval(), device)
         if "reference_lora" in saved:
-            gen.reference = load_safetensors(path / C.REFERENCE)  # listed in the verified manifest
+            gen.reference = {k: v.float() for k, v in load_safetensors(path / C.REFERENCE).items()}  # in the manifest
         return gen
 
     @torch.no_grad()

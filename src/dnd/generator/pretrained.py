@@ -1,0 +1,237 @@
+"""The shipped default generator: where it lives in the package, and how a trained generator
+directory becomes it.
+
+    from dnd.generator.generate import Generator
+    gen = Generator.from_pretrained()          # no path: the shipped generator, checksums verified
+
+`dnd generate` and `dnd serve` use it when `--generator` is not given. The directory is a
+plain generator directory (what `dnd train` writes) whose tensors are stored in bf16;
+`Generator.from_pretrained` loads them into its fp32 modules. `DND_PRETRAINED=DIR` puts
+another generator directory in its place (tests; a generator of one's own).
+
+Export (once a generator is trained; rewrites the weights, the manifest and MODEL_CARD.md,
+keeping the card's hand-written part below HAND_WRITTEN):
+
+    python -m dnd.generator.pretrained export GEN_DIR [--dst DIR] [--dtype bf16|fp16|fp32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from dnd.errors import DndError
+from dnd.generator import config as C
+from dnd.generator.train import LAYOUT
+
+PRETRAINED_NAME = "smollm2-135m-instruct"  # the base model it writes adapters for
+PRETRAINED_DIR = Path(__file__).parent / "pretrained" / PRETRAINED_NAME
+ENV = "DND_PRETRAINED"
+JSON_FILES = (C.CONFIG, LAYOUT, C.LOSSES)
+TENSOR_FILES = (C.WEIGHTS, C.REFERENCE)  # the reference only in residual generators
+MODEL_CARD = "MODEL_CARD.md"  # not in the manifest: the lead edits its hand-written part
+HAND_WRITTEN = "<!-- hand-written below this line: kept when the generator is exported again -->"
+DTYPES = ("bf16", "fp16", "fp32")
+MAX_BYTES = 25 * 10**6  # the issue's size limit for the shipped directory
+
+
+def default_dir() -> Path:
+    """Where the shipped generator is looked for: $DND_PRETRAINED, else PRETRAINED_DIR."""
+    return Path(os.environ.get(ENV) or PRETRAINED_DIR)
+
+
+def resolve(path: str | os.PathLike | None) -> Path:
+    """`path` itself, or (None) the shipped generator's directory, with a one-line error
+    when this install has none."""
+    if path is not None:
+        return Path(path)
+    where = default_dir()
+    if not (where / C.MANIFEST).exists() and not (where / C.CONFIG).exists():
+        raise DndError(f"no shipped generator in {where} (this checkout has none yet): pass --generator GEN_DIR "
+                       f"(a `dnd train` output), or export one with `python -m dnd.generator.pretrained export GEN_DIR`")
+    return where
+
+
+def _dtype(name: str):
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def _write_tensors(src: Path, dst: Path, dtype: str) -> None:
+    """Copy a safetensors file with its floating-point tensors stored as `dtype`."""
+    from dnd.artifacts import load_safetensors
+    from dnd.fileio import save_safetensors
+
+    tensors = load_safetensors(src)
+    want = _dtype(dtype)
+    save_safetensors(dst, {k: v.to(want) if v.is_floating_point() else v for k, v in tensors.items()},
+                     metadata={"format": "pt", "dnd_dtype": dtype})
+
+
+def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike | None = None,
+                      dtype: str = "bf16", check: bool = True) -> dict:
+    """Copy a trained generator directory to `dst_dir` (default: `default_dir()`) with its
+    float tensors stored as `dtype`, a fresh manifest (sha256 per file, which
+    `Generator.from_pretrained` verifies) and MODEL_CARD.md; atomically. With `check`, the
+    adapters the copy generates from the demo tasks' prompts are compared with the source's.
+    Returns {"files": {name: bytes}, "bytes": total, "check": {...} or None}."""
+    from dnd.artifacts import check_generator_dir, check_output, read_json_file
+    from dnd.fileio import atomic_dir, sha256_file, write_json, write_text
+
+    if dtype not in DTYPES:
+        raise DndError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
+    src = Path(src_gen_dir)
+    dst = Path(dst_dir) if dst_dir is not None else default_dir()
+    check_generator_dir(src, flag="GEN_DIR", verify=True)
+    if src.resolve() == dst.resolve():
+        raise DndError(f"--dst {dst}: is the source generator itself; export to another directory")
+    check_output(dst, "--dst", "generator", replaces=True)
+    saved = read_json_file(src / C.CONFIG)
+    kept = _hand_written(dst / MODEL_CARD)
+    result: dict = {}
+
+    def build(tmp: Path) -> None:
+        files = [name for name in (*TENSOR_FILES, *JSON_FILES) if (src / name).exists()]
+        for name in files:
+            if name.endswith(".safetensors"):
+                _write_tensors(src / name, tmp / name, dtype)
+            else:
+                shutil.copyfile(src / name, tmp / name)
+        write_json(tmp / C.MANIFEST, {name: sha256_file(tmp / name) for name in files})
+        sizes = {name: (tmp / name).stat().st_size for name in (*files, C.MANIFEST)}
+        result.update(files=sizes, bytes=sum(sizes.values()), dtype=dtype,
+                      check=compare_generators(src, tmp) if check else None)
+        write_text(tmp / MODEL_CARD, model_card(saved, result, kept))
+
+    atomic_dir(dst, build)
+    if result["bytes"] > MAX_BYTES:
+        print(f"warning: {dst} holds {result['bytes'] / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit",
+              file=sys.stderr)
+    return result
+
+
+def compare_generators(reference_dir: Path, other_dir: Path, n_prompts: int = 32) -> dict:
+    """Relative error of the weight deltas (s B A, every adapted module) that `other_dir`
+    generates against those of `reference_dir`, from the first `n_prompts` train-pool
+    prompts of each demo task (dnd.evaluation.demo_unseen.demo_tasks), seed 0."""
+    import torch
+
+    from dnd.evaluation.demo_unseen import demo_tasks
+    from dnd.generator.generate import Generator
+    from dnd.tasks.registry import load_pools
+
+    want, got = Generator.from_pretrained(reference_dir), Generator.from_pretrained(other_dir)
+    scale = want.lora.lora_alpha / want.lora.r
+    out = {}
+    for task in demo_tasks():
+        prompts = [it.prompt for it in load_pools(task)[0][:n_prompts]]
+        a, b = want.generate(prompts), got.generate(prompts)
+        num = den = 0.0
+        for key in a:
+            if ".lora_A." not in key:
+                continue
+            key_b = key.replace(".lora_A.", ".lora_B.")
+            dw = scale * a[key_b] @ a[key]  # (out, in)
+            num += float(torch.sum((scale * b[key_b] @ b[key] - dw) ** 2))
+            den += float(torch.sum(dw ** 2))
+        out[task] = (num / max(den, 1e-30)) ** 0.5
+    return out
+
+
+def _hand_written(card: Path) -> str:
+    """The hand-written tail of an existing model card (from HAND_WRITTEN on), or a template."""
+    if card.is_file():
+        text = card.read_text(encoding="utf-8")
+        if HAND_WRITTEN in text:
+            return text[text.index(HAND_WRITTEN):]
+    return "\n".join([
+        HAND_WRITTEN, "",
+        "## Rebuild (seeded)", "", "TO FILL: the exact commands (training, then export).", "",
+        "## Results on the unseen suite", "", "TO FILL: the committed table and the command that made it.", "",
+        "## Limits", "", "TO FILL.", "",
+    ])
+
+
+def _domains(tasks: list[str]) -> str:
+    from collections import Counter
+
+    from dnd.tasks.registry import TASKS
+
+    counts = Counter(TASKS[t].domain if t in TASKS else "unknown" for t in tasks)
+    return ", ".join(f"{d} {n}" for d, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def model_card(saved: dict, export: dict, hand_written: str) -> str:
+    """MODEL_CARD.md: the generated part from the generator's config and the export, then
+    the hand-written part."""
+    cfg = C.GeneratorConfig.from_json(saved["config"])
+    train, cond = cfg.train, cfg.condition
+    ref_lora, written = saved.get("reference_lora"), saved.get("adapter_lora", saved["lora"])
+    params = saved.get("parameters")
+    lines = [
+        f"# dnd shipped generator: {saved['base_model']['name']}", "",
+        "Generated from the generator's own files by `python -m dnd.generator.pretrained export`; "
+        "everything above the hand-written marker is rewritten by each export.", "",
+        "| | |", "|---|---|",
+        f"| base model | `{saved['base_model']['name']}` (weights sha256 `{saved['base_model']['weights_sha256'][:16]}`) |",
+        f"| objective | {saved.get('objective', train.objective)} |",
+        f"| head | {saved.get('head', cfg.head_kind)}"
+        + (f" (width {cfg.head.width}, reads task descriptions: {bool(saved.get('desc_dim'))})" if cfg.head else "")
+        + " |",
+        f"| parameters | {params:,} |" if isinstance(params, int) else "| parameters | not recorded |",
+        f"| condition | {cond.n_prompts} prompts, {cond.kind} `{cond.encoder}` embeddings |",
+        f"| training tasks | {len(saved['tasks'])} ({_domains(saved['tasks'])}) |",
+        f"| held out | {', '.join(saved.get('holdout') or []) or 'none'} |",
+        f"| training | {train.steps} steps x {train.batch_size} conditions, lr {train.lr:g}, seed {train.seed}, "
+        f"{train.precision} base model; {saved.get('train_time_s', '?')} s |",
+        f"| final loss | {saved.get('final_loss')} |",
+        f"| reference (residual) | {saved.get('reference', 'none')}"
+        + (f" (r {ref_lora['r']}, lora_alpha {ref_lora['lora_alpha']})" if ref_lora else "") + " |",
+        f"| written adapter | r {written['r']}, lora_alpha {written['lora_alpha']}, "
+        f"{', '.join(written['target_modules'])} |",
+        f"| stored as | {export['dtype']} safetensors, {export['bytes'] / 1e6:.1f} MB on disk |", "",
+        "## Files", "", "| file | bytes |", "|---|---|",
+        *[f"| {name} | {size:,} |" for name, size in export["files"].items()], "",
+        "Checksums: `manifest.json` (verified on every load).", "",
+    ]
+    if export.get("check"):
+        lines += ["## Stored precision", "",
+                  f"Relative error of the weight deltas (s B A over every adapted module) generated by the {export['dtype']} "
+                  "copy against the source generator, from each demo task's first 32 train-pool prompts:", "",
+                  "| task | relative error |", "|---|---|",
+                  *[f"| {t} | {err:.2e} |" for t, err in export["check"].items()], ""]
+    return "\n".join(lines) + "\n" + hand_written
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dnd.cli.args import OneLineParser
+
+    parser = OneLineParser(prog="python -m dnd.generator.pretrained",
+                           description="Make a trained generator the shipped default.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("export", help="copy GEN_DIR into the package in bf16 with a manifest and a model card")
+    p.add_argument("src", metavar="GEN_DIR", help="a finished `dnd train` output")
+    p.add_argument("--dst", default=None, metavar="DIR", help=f"default: {PRETRAINED_DIR} (or ${ENV})")
+    p.add_argument("--dtype", choices=DTYPES, default="bf16", help="how float tensors are stored")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip comparing the adapters the copy generates with the source's")
+    args = parser.parse_args(argv)
+    try:
+        result = export_pretrained(args.src, args.dst, args.dtype, check=not args.no_check)
+    except DndError as e:
+        print(f"dnd: error: {e}", file=sys.stderr)
+        return e.exit_code
+    dst = args.dst or default_dir()
+    print(f"exported {args.src} -> {dst}: {result['bytes'] / 1e6:.1f} MB ({args.dtype})")
+    for task, err in (result["check"] or {}).items():
+        print(f"  {task}: relative error of the generated weight deltas {err:.2e}")
+    print(f"edit the hand-written part of {Path(dst) / MODEL_CARD}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The shipped generator: export to bf16 with a manifest and a model card, loading it as the
+default (`Generator.from_pretrained()`, `dnd generate` without --generator), refusals."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from safetensors import safe_open
+
+import dnd
+from dnd.cli.main import main as dnd_main
+from dnd.errors import DndError
+from dnd.fileio import read_json, write_json
+from dnd.generator import config as C
+from dnd.generator import pretrained as P
+from dnd.generator.generate import Generator
+from dnd.zoo.manifest import ADAPTER_WEIGHTS
+
+PROMPTS = [f"Review: movie number {i} was fine. Positive or negative?" for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def shipped(tiny_residual_generator, tmp_path_factory):
+    """The tiny residual generator exported as the shipped one is (bf16), via the CLI entry."""
+    dst = tmp_path_factory.mktemp("shipped") / "gen"
+    assert P.main(["export", str(tiny_residual_generator), "--dst", str(dst), "--no-check"]) == 0
+    return dst
+
+
+@pytest.fixture
+def as_default(shipped, monkeypatch):
+    monkeypatch.setenv(P.ENV, str(shipped))
+    return shipped
+
+
+def test_export_stores_bf16_that_loads_into_fp32(tiny_residual_generator, shipped):
+    manifest = read_json(shipped / C.MANIFEST)
+    assert set(manifest) == {C.WEIGHTS, C.REFERENCE, P.LAYOUT, C.CONFIG, C.LOSSES}
+    for name in (C.WEIGHTS, C.REFERENCE):
+        with safe_open(str(shipped / name), "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    assert (shipped / C.WEIGHTS).stat().st_size < 0.6 * (tiny_residual_generator / C.WEIGHTS).stat().st_size
+
+    src, got = Generator.from_pretrained(tiny_residual_generator), Generator.from_pretrained(shipped)
+    want = {k: v.to(torch.bfloat16).float() for k, v in src.decoder.state_dict().items()}
+    for k, v in got.decoder.state_dict().items():
+        assert v.dtype == torch.float32 and torch.equal(v, want[k]), k
+    assert all(v.dtype == torch.float32 for v in got.reference.values())
+    a, b = src.generate(PROMPTS), got.generate(PROMPTS)
+    assert a.keys() == b.keys() and all(v.dtype == torch.float32 for v in b.values())
+    num = sum(float(torch.sum((a[k] - b[k]) ** 2)) for k in a)
+    assert 0 < (num / sum(float(torch.sum(v ** 2)) for v in a.values())) ** 0.5 < 1e-2  # bf16 rounding only
+
+
+def test_model_card_is_written_from_the_config_and_keeps_the_hand_written_part(tiny_residual_generator, tmp_path):
+    dst = tmp_path / "gen"
+    P.export_pretrained(tiny_residual_generator, dst, check=False)
+    card = (dst / P.MODEL_CARD).read_text()
+    saved = read_json(tiny_residual_generator / C.CONFIG)
+    assert f"| training tasks | {len(saved['tasks'])} (" in card and "zoo-mean" in card
+    assert f"{saved['parameters']:,}" in card and "bf16 safetensors" in card and P.HAND_WRITTEN in card
+    (dst / P.MODEL_CARD).write_text(card.replace("TO FILL: the exact commands", "dnd train --seed 0 ..."))
+    P.export_pretrained(tiny_residual_generator, dst, dtype="fp16", check=False)
+    card = (dst / P.MODEL_CARD).read_text()
+    assert "dnd train --seed 0 ..." in card and "fp16 safetensors" in card
+
+
+def test_python_api_and_dnd_generate_use_the_default(as_default, tiny_model, tmp_path, capsys):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    assert Generator.from_pretrained().saved == read_json(as_default / C.CONFIG)
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(PROMPTS))
+    assert dnd_main(["generate", "--prompts", str(prompts), "--out", str(tmp_path / "a")]) == 0
+    info = read_json(tmp_path / "a" / "dnd_generation.json")
+    assert info["generator"] == str(as_default)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), tmp_path / "a")
+    live = {k for k in model.state_dict() if "lora_" in k}
+    from safetensors.torch import load_file
+
+    saved = load_file(tmp_path / "a" / ADAPTER_WEIGHTS)
+    assert {k.replace(".weight", ".default.weight") for k in saved} == live  # every weight loaded, none missing
+    assert model.peft_config["default"].r == 8  # reference rank 4 + delta rank 4
+
+
+def _one_line_error(capsys, argv) -> str:
+    assert dnd_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_a_corrupted_or_incomplete_copy_is_named(shipped, tmp_path, monkeypatch, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(shipped, broken)
+    monkeypatch.setenv(P.ENV, str(broken))
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(PROMPTS))
+    argv = ["generate", "--prompts", str(prompts), "--out", str(tmp_path / "a")]
+    data = bytearray((broken / C.WEIGHTS).read_bytes())
+    data[-1] ^= 0xFF
+    (broken / C.WEIGHTS).write_bytes(bytes(data))
+    err = _one_line_error(capsys, argv)
+    assert str(broken / C.WEIGHTS) in err and "checksum mismatch" in err
+    (broken / C.REFERENCE).unlink()
+    shutil.copyfile(shipped / C.WEIGHTS, broken / C.WEIGHTS)
+    assert f"{broken / C.REFERENCE}: missing" in _one_line_error(capsys, argv)
+    config = read_json(broken / C.CONFIG)
+    config["lora"]["r"] = 5
+    write_json(broken / C.CONFIG, config)
+    shutil.copyfile(shipped / C.REFERENCE, broken / C.REFERENCE)
+    assert f"{broken / C.CONFIG}: checksum mismatch" in _one_line_error(capsys, argv)
+    assert not (tmp_path / "a").exists()
+
+
+def test_without_a_shipped_generator_the_error_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(P.ENV, str(tmp_path / "none"))
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(PROMPTS))
+    err = _one_line_error(capsys, ["generate", "--prompts", str(prompts), "--out", str(tmp_path / "a")])
+    assert "no shipped generator" in err and "--generator" in err
+    with pytest.raises(DndError, match="no shipped generator"):
+        Generator.from_pretrained()
+
+
+def test_the_default_location_is_inside_the_package(monkeypatch):
+    monkeypatch.delenv(P.ENV, raising=False)
+    package = dnd.__file__.rsplit("/", 1)[0]
+    assert P.default_dir() == P.PRETRAINED_DIR and str(P.PRETRAINED_DIR).startswith(package)
+    if (P.PRETRAINED_DIR / C.MANIFEST).exists():  # exported into this checkout: verified, within the limit
+        gen = Generator.from_pretrained()
+        assert gen.base_model["name"] == P.PRETRAINED_NAME
+        assert sum(p.stat().st_size for p in P.PRETRAINED_DIR.iterdir()) <= P.MAX_BYTES
+    else:
+        with pytest.raises(DndError, match="no shipped generator"):
+            P.resolve(None)
