@@ -1,4 +1,5 @@
-"""`dnd demo`: the whole pipeline at small scale on the embedded defaults (~10 min, 2 CPU cores).
+"""`dnd demo --from-scratch`: the whole pipeline at small scale on the embedded defaults
+(~10 min, 2 CPU cores). The default `dnd demo` is dnd.evaluation.demo_unseen.
 
 zoo of four short-answer tasks -> generator with RTE held out -> an adapter generated from
 RTE's unlabeled train-pool prompts -> base vs DnD vs training-LoRA mean on RTE's eval items.
