@@ -61,6 +61,9 @@ def test_model_card_is_written_from_the_config_and_keeps_the_hand_written_part(t
     saved = read_json(tiny_residual_generator / C.CONFIG)
     assert f"| training tasks | {len(saved['tasks'])} (" in card and "zoo-mean" in card
     assert f"{saved['parameters']:,}" in card and "bf16 safetensors" in card and P.HAND_WRITTEN in card
+    assert all(t in card.split("## Training tasks")[1] for t in saved["tasks"])
+    losses = read_json(tiny_residual_generator / C.LOSSES)
+    assert f"of the last 1 {losses[-1]:.4f}" in card
     (dst / P.MODEL_CARD).write_text(card.replace("TO FILL: the exact commands", "dnd train --seed 0 ..."))
     P.export_pretrained(tiny_residual_generator, dst, dtype="fp16", check=False)
     card = (dst / P.MODEL_CARD).read_text()

@@ -12,6 +12,7 @@ prints at once; a chart goes to demo.png and every figure to demo.json.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,10 +165,11 @@ def print_report(results: dict, out: Path, total_s: float) -> None:
     rows, cols = results["tasks"], _columns(results)
     print(f"\nAccuracy (%) on the first {results['limit']} eval-pool items of each task "
           f"(log-likelihood of the choices); no item was ever trained on:\n")
-    print(f"  {'task':<46}" + "".join(f"{name:>18}" for _, name in cols) + f"{'DnD - base':>12}")
+    w = max(map(len, rows)) + 2
+    print(f"  {'task':<{w}}" + "".join(f"{name:>18}" for _, name in cols) + f"{'DnD - base':>12}")
     for task, r in rows.items():
         cells = "".join(f"{100 * r[k]['accuracy']:>18.1f}" for k, _ in cols)
-        print(f"  {task:<46}{cells}{100 * (r['dnd']['accuracy'] - r['base']['accuracy']):>+12.1f}")
+        print(f"  {task:<{w}}{cells}{100 * (r['dnd']['accuracy'] - r['base']['accuracy']):>+12.1f}")
     for task, r in rows.items():
         ex = r["example"]
         print(f"\n{task}, first eval prompt (expected: {ex['answer']}):\n  {_short(ex['prompt'], 300)}")
@@ -191,13 +193,15 @@ def chart(path: Path, results: dict) -> None:
     width = 0.8 / len(cols)
     fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(tasks)), 4.2))
     for j, (k, name) in enumerate(cols):
-        ax.bar([i + j * width for i in range(len(tasks))],
-               [100 * results["tasks"][t][k]["accuracy"] for t in tasks], width, label=name)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], [t.removeprefix("bb_") for t in tasks],
-                  fontsize=8)
-    ax.set_ylabel(f"accuracy % ({results['limit']} items, log-likelihood)")
-    ax.set_title("dnd demo: unseen BIG-bench tasks, adapters from unlabeled prompts")
-    ax.legend(fontsize=8)
+        bars = ax.bar([i + j * width for i in range(len(tasks))],
+                      [100 * results["tasks"][t][k]["accuracy"] for t in tasks], width, label=name)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    labels = [textwrap.fill(t.removeprefix("bb_").replace("_", " "), 24) for t in tasks]
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], labels, fontsize=8)
+    ax.set_ylim(0, 112)
+    ax.set_ylabel(f"accuracy % (first {results['limit']} eval items, log-likelihood)")
+    ax.set_title("dnd demo: unseen BIG-bench tasks, adapters from unlabeled prompts", fontsize=10)
+    ax.legend(fontsize=8, ncol=len(cols), loc="upper center")
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

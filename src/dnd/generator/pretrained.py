@@ -105,7 +105,10 @@ def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike
         sizes = {name: (tmp / name).stat().st_size for name in (*files, C.MANIFEST)}
         result.update(files=sizes, bytes=sum(sizes.values()), dtype=dtype,
                       check=compare_generators(src, tmp) if check else None)
-        write_text(tmp / MODEL_CARD, model_card(saved, result, kept))
+        write_text(tmp / MODEL_CARD, model_card(saved, result, kept, losses=read_json_file(src / C.LOSSES),
+                                                source=str(src)))
+        for path in (tmp, *tmp.iterdir()):  # readable by all, like the rest of the package
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
     atomic_dir(dst, build)
     if result["bytes"] > MAX_BYTES:
@@ -156,22 +159,30 @@ def _hand_written(card: Path) -> str:
     ])
 
 
-def _domains(tasks: list[str]) -> str:
-    from collections import Counter
-
+def _by_domain(tasks: list[str]) -> dict[str, list[str]]:
+    """{domain: tasks}, the largest domain first (registry domains; "unknown" for others)."""
     from dnd.tasks.registry import TASKS
 
-    counts = Counter(TASKS[t].domain if t in TASKS else "unknown" for t in tasks)
-    return ", ".join(f"{d} {n}" for d, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    groups: dict[str, list[str]] = {}
+    for t in tasks:
+        groups.setdefault(TASKS[t].domain if t in TASKS else "unknown", []).append(t)
+    return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
 
 
-def model_card(saved: dict, export: dict, hand_written: str) -> str:
-    """MODEL_CARD.md: the generated part from the generator's config and the export, then
-    the hand-written part."""
+def _loss_line(losses: object) -> str:
+    if not isinstance(losses, list) or not losses:
+        return "not recorded"
+    k = max(1, len(losses) // 10)
+    return f"mean of the first {k} steps {sum(losses[:k]) / k:.4f}, of the last {k} {sum(losses[-k:]) / k:.4f}"
+
+
+def model_card(saved: dict, export: dict, hand_written: str, losses: object = None, source: str = "") -> str:
+    """MODEL_CARD.md: the generated part from the generator's config, its losses and the
+    export, then the hand-written part."""
     cfg = C.GeneratorConfig.from_json(saved["config"])
     train, cond = cfg.train, cfg.condition
     ref_lora, written = saved.get("reference_lora"), saved.get("adapter_lora", saved["lora"])
-    params = saved.get("parameters")
+    params, domains = saved.get("parameters"), _by_domain(saved["tasks"])
     lines = [
         f"# dnd shipped generator: {saved['base_model']['name']}", "",
         "Generated from the generator's own files by `python -m dnd.generator.pretrained export`; "
@@ -184,16 +195,18 @@ def model_card(saved: dict, export: dict, hand_written: str) -> str:
         + " |",
         f"| parameters | {params:,} |" if isinstance(params, int) else "| parameters | not recorded |",
         f"| condition | {cond.n_prompts} prompts, {cond.kind} `{cond.encoder}` embeddings |",
-        f"| training tasks | {len(saved['tasks'])} ({_domains(saved['tasks'])}) |",
+        f"| training tasks | {len(saved['tasks'])} ({', '.join(f'{d} {len(ts)}' for d, ts in domains.items())}) |",
         f"| held out | {', '.join(saved.get('holdout') or []) or 'none'} |",
         f"| training | {train.steps} steps x {train.batch_size} conditions, lr {train.lr:g}, seed {train.seed}, "
         f"{train.precision} base model; {saved.get('train_time_s', '?')} s |",
-        f"| final loss | {saved.get('final_loss')} |",
+        f"| training loss | {_loss_line(losses)} |",
         f"| reference (residual) | {saved.get('reference', 'none')}"
         + (f" (r {ref_lora['r']}, lora_alpha {ref_lora['lora_alpha']})" if ref_lora else "") + " |",
         f"| written adapter | r {written['r']}, lora_alpha {written['lora_alpha']}, "
         f"{', '.join(written['target_modules'])} |",
-        f"| stored as | {export['dtype']} safetensors, {export['bytes'] / 1e6:.1f} MB on disk |", "",
+        f"| stored as | {export['dtype']} safetensors, {export['bytes'] / 1e6:.1f} MB on disk |",
+        f"| exported from | `{source}` |" if source else "| exported from | not recorded |", "",
+        "## Training tasks", "", *[f"- {d}: {', '.join(ts)}" for d, ts in domains.items()], "",
         "## Files", "", "| file | bytes |", "|---|---|",
         *[f"| {name} | {size:,} |" for name, size in export["files"].items()], "",
         "Checksums: `manifest.json` (verified on every load).", "",
