@@ -140,3 +140,11 @@ def test_the_default_location_is_inside_the_package(monkeypatch):
     else:
         with pytest.raises(DndError, match="no shipped generator"):
             P.resolve(None)
+
+
+def test_dnd_serve_takes_the_default(as_default, tmp_path):
+    from dnd.cli.main import build_parser
+    from dnd.cli.serve_cmd import settings_from_args
+
+    args = build_parser().parse_args(["serve", "--data", str(tmp_path / "data")])
+    assert settings_from_args(args).generator == str(as_default)
