@@ -65,9 +65,14 @@ def test_model_card_is_written_from_the_config_and_keeps_the_hand_written_part(t
     losses = read_json(tiny_residual_generator / C.LOSSES)
     assert f"of the last 1 {losses[-1]:.4f}" in card
     (dst / P.MODEL_CARD).write_text(card.replace("TO FILL: the exact commands", "dnd train --seed 0 ..."))
-    P.export_pretrained(tiny_residual_generator, dst, dtype="fp16", check=False)
+    P.export_pretrained(tiny_residual_generator, dst, dtype="fp16", check=False, reference_dtype="fp32")
     card = (dst / P.MODEL_CARD).read_text()
-    assert "dnd train --seed 0 ..." in card and "fp16 safetensors" in card
+    assert "dnd train --seed 0 ..." in card and "fp16 safetensors (reference: fp32)" in card
+    for name, dtype in ((C.WEIGHTS, torch.float16), (C.REFERENCE, torch.float32)):
+        with safe_open(str(dst / name), "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {dtype}
+    want = Generator.from_pretrained(tiny_residual_generator).reference
+    assert all(torch.equal(v, want[k]) for k, v in Generator.from_pretrained(dst).reference.items())  # bit-exact
 
 
 def test_python_api_and_dnd_generate_use_the_default(as_default, tiny_model, tmp_path, capsys):

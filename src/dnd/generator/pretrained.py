@@ -13,6 +13,7 @@ Export (once a generator is trained; rewrites the weights, the manifest and MODE
 keeping the card's hand-written part below HAND_WRITTEN):
 
     python -m dnd.generator.pretrained export GEN_DIR [--dst DIR] [--dtype bf16|fp16|fp32]
+                                              [--reference-dtype bf16|fp16|fp32]
 """
 
 from __future__ import annotations
@@ -73,17 +74,20 @@ def _write_tensors(src: Path, dst: Path, dtype: str) -> None:
 
 
 def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike | None = None,
-                      dtype: str = "bf16", check: bool = True) -> dict:
+                      dtype: str = "bf16", check: bool = True, reference_dtype: str | None = None) -> dict:
     """Copy a trained generator directory to `dst_dir` (default: `default_dir()`) with its
-    float tensors stored as `dtype`, a fresh manifest (sha256 per file, which
+    float tensors stored as `dtype` (the residual reference's as `reference_dtype`, default
+    `dtype`: fp32 keeps the multi-task LoRA bit-exact), a fresh manifest (sha256 per file, which
     `Generator.from_pretrained` verifies) and MODEL_CARD.md; atomically. With `check`, the
     adapters the copy generates from the demo tasks' prompts are compared with the source's.
     Returns {"files": {name: bytes}, "bytes": total, "check": {...} or None}."""
     from dnd.artifacts import check_generator_dir, check_output, read_json_file
     from dnd.fileio import atomic_dir, sha256_file, write_json, write_text
 
-    if dtype not in DTYPES:
-        raise DndError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
+    reference_dtype = reference_dtype or dtype
+    for flag, value in (("--dtype", dtype), ("--reference-dtype", reference_dtype)):
+        if value not in DTYPES:
+            raise DndError(f"{flag} {value}: expected one of {', '.join(DTYPES)}")
     src = Path(src_gen_dir)
     dst = Path(dst_dir) if dst_dir is not None else default_dir()
     check_generator_dir(src, flag="GEN_DIR", verify=True)
@@ -98,12 +102,12 @@ def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike
         files = [name for name in (*TENSOR_FILES, *JSON_FILES) if (src / name).exists()]
         for name in files:
             if name.endswith(".safetensors"):
-                _write_tensors(src / name, tmp / name, dtype)
+                _write_tensors(src / name, tmp / name, reference_dtype if name == C.REFERENCE else dtype)
             else:
                 shutil.copyfile(src / name, tmp / name)
         write_json(tmp / C.MANIFEST, {name: sha256_file(tmp / name) for name in files})
         sizes = {name: (tmp / name).stat().st_size for name in (*files, C.MANIFEST)}
-        result.update(files=sizes, bytes=sum(sizes.values()), dtype=dtype,
+        result.update(files=sizes, bytes=sum(sizes.values()), dtype=dtype, reference_dtype=reference_dtype,
                       check=compare_generators(src, tmp) if check else None)
         write_text(tmp / MODEL_CARD, model_card(saved, result, kept, losses=read_json_file(src / C.LOSSES),
                                                 source=str(src)))
@@ -204,7 +208,8 @@ def model_card(saved: dict, export: dict, hand_written: str, losses: object = No
         + (f" (r {ref_lora['r']}, lora_alpha {ref_lora['lora_alpha']})" if ref_lora else "") + " |",
         f"| written adapter | r {written['r']}, lora_alpha {written['lora_alpha']}, "
         f"{', '.join(written['target_modules'])} |",
-        f"| stored as | {export['dtype']} safetensors, {export['bytes'] / 1e6:.1f} MB on disk |",
+        f"| stored as | {export['dtype']} safetensors (reference: {export['reference_dtype']}), "
+        f"{export['bytes'] / 1e6:.1f} MB on disk |",
         f"| exported from | `{source}` |" if source else "| exported from | not recorded |", "",
         "## Training tasks", "", *[f"- {d}: {', '.join(ts)}" for d, ts in domains.items()], "",
         "## Files", "", "| file | bytes |", "|---|---|",
@@ -230,16 +235,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("src", metavar="GEN_DIR", help="a finished `dnd train` output")
     p.add_argument("--dst", default=None, metavar="DIR", help=f"default: {PRETRAINED_DIR} (or ${ENV})")
     p.add_argument("--dtype", choices=DTYPES, default="bf16", help="how float tensors are stored")
+    p.add_argument("--reference-dtype", choices=DTYPES, default=None,
+                   help="how the residual reference (the multi-task LoRA) is stored; default: --dtype")
     p.add_argument("--no-check", action="store_true",
                    help="skip comparing the adapters the copy generates with the source's")
     args = parser.parse_args(argv)
     try:
-        result = export_pretrained(args.src, args.dst, args.dtype, check=not args.no_check)
+        result = export_pretrained(args.src, args.dst, args.dtype, check=not args.no_check,
+                                   reference_dtype=args.reference_dtype)
     except DndError as e:
         print(f"dnd: error: {e}", file=sys.stderr)
         return e.exit_code
     dst = args.dst or default_dir()
-    print(f"exported {args.src} -> {dst}: {result['bytes'] / 1e6:.1f} MB ({args.dtype})")
+    print(f"exported {args.src} -> {dst}: {result['bytes'] / 1e6:.1f} MB ({args.dtype}, reference "
+          f"{result['reference_dtype']})")
     for task, err in (result["check"] or {}).items():
         print(f"  {task}: relative error of the generated weight deltas {err:.2e}")
     print(f"edit the hand-written part of {Path(dst) / MODEL_CARD}")
