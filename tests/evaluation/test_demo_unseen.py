@@ -36,6 +36,7 @@ def test_demo_scores_base_dnd_and_the_reference_then_reads_its_cache(tiny_residu
         assert {row[k]["n"] for k in ("base", "dnd", "multitask")} == {4}
         assert isinstance(row["example"]["dnd"], str) and row["example"]["answer"]
     assert "dnd generate --prompts my_prompts.txt --out my_adapter" in printed and "dnd serve" in printed
+    assert first["trained_on"] == ["boolq", "sst2"] and "never saw" not in printed and "warning" in printed
     assert (tmp_path / "demo" / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert read_json(tmp_path / "demo" / "demo.json") == first
 

@@ -121,7 +121,7 @@ def run_unseen_demo(s: UnseenDemoSettings) -> dict:
         return cached(f"answers/t{s.answer_tokens}/{task}/{column}", compute)
 
     results = {"generator": str(gen_dir), "generator_manifest_sha256": fp, "base_model": saved["base_model"],
-               "protocol": PROTOCOL, "n_prompts": s.n_prompts, "limit": s.limit, "tasks": {}}
+               "protocol": PROTOCOL, "n_prompts": s.n_prompts, "limit": s.limit, "trained_on": seen, "tasks": {}}
     for i, task in enumerate(tasks, 1):
         train_pool, eval_pool = load_pools(task)
         items = eval_pool[: s.limit]
@@ -163,13 +163,16 @@ def _columns(results: dict) -> list[tuple[str, str]]:
 
 def print_report(results: dict, out: Path, total_s: float) -> None:
     rows, cols = results["tasks"], _columns(results)
+    never = "" if results["trained_on"] else "; the generator never saw these tasks"
     print(f"\nAccuracy (%) on the first {results['limit']} eval-pool items of each task "
-          f"(log-likelihood of the choices); no item was ever trained on:\n")
+          f"(log-likelihood of the choices){never}:\n")
     w = max(map(len, rows)) + 2
     print(f"  {'task':<{w}}" + "".join(f"{name:>18}" for _, name in cols) + f"{'DnD - base':>12}")
     for task, r in rows.items():
         cells = "".join(f"{100 * r[k]['accuracy']:>18.1f}" for k, _ in cols)
         print(f"  {task:<{w}}{cells}{100 * (r['dnd']['accuracy'] - r['base']['accuracy']):>+12.1f}")
+    half = max((r[k]["ci95"][1] - r[k]["ci95"][0]) / 2 for r in rows.values() for k, _ in cols)
+    print(f"  (95% Wilson intervals: up to ±{100 * half:.0f} points per cell at this size; demo.json has each)")
     for task, r in rows.items():
         ex = r["example"]
         print(f"\n{task}, first eval prompt (expected: {ex['answer']}):\n  {_short(ex['prompt'], 300)}")
