@@ -62,5 +62,7 @@ def test_demo_cli_refuses_flags_of_the_other_path(capsys):
 
     assert main(["demo", "--from-scratch", "--generator", "x"]) == 2
     assert "--generator" in capsys.readouterr().err
+    assert main(["demo", "--from-scratch", "--precision", "bf16"]) == 2
+    assert "--precision" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["demo", "--limit", "0"])

@@ -26,6 +26,8 @@ def register(sub) -> None:
                    help="scored eval-pool items per task (default 100; --from-scratch: 80)")
     p.add_argument("--generator", default=None, metavar="GEN_DIR",
                    help="a trained generator instead of the shipped one")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="base model weights while scoring (bf16: as a `dnd benchmark --precision bf16` run)")
     p.add_argument("--from-scratch", action="store_true",
                    help="build a small zoo and train a generator first (the old demo)")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="with --from-scratch: the base model")
@@ -38,12 +40,14 @@ def run(args) -> int:
 
         if args.base_model != DEFAULT_BASE_MODEL:
             raise DndError("--base-model: only with --from-scratch (the demo uses the generator's own base model)")
-        run_unseen_demo(UnseenDemoSettings(out=args.out, generator=args.generator, limit=args.limit or 100))
+        run_unseen_demo(UnseenDemoSettings(out=args.out, generator=args.generator, limit=args.limit or 100,
+                                           precision=args.precision))
         return 0
     from dnd.evaluation.demo import DemoSettings, run_demo
 
-    if args.generator:
-        raise DndError("--generator: not with --from-scratch (it trains its own generator)")
+    for flag, value in (("--generator", args.generator), ("--precision", args.precision != "fp32")):
+        if value:
+            raise DndError(f"{flag}: not with --from-scratch (it trains its own generator and scores in fp32)")
     limit = {"limit": args.limit} if args.limit else {}
     run_demo(DemoSettings(out=args.out, base_model=args.base_model, **limit))
     return 0

@@ -8,6 +8,12 @@ log-likelihood of the choices. One eval prompt per task is answered greedily by 
 model and by the adapter. Scores, answers and adapters are cached under the output
 directory (default $DND_CACHE/demo-unseen), keyed by the generator's checksum, so a rerun
 prints at once; a chart goes to demo.png and every figure to demo.json.
+
+Tasks, condition prompts, items, seed and scoring are those of the unseen benchmark
+(`dnd benchmark --suite unseen`, dnd.evaluation.unseen), so the demo prints that
+benchmark's figures for these tasks when the item count (`--limit`), the scoring precision
+and the generator's weights agree (the shipped copy stores them in bf16: run the demo with
+`--generator SOURCE_DIR` to score the source generator itself).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from dnd.fileio import atomic_write, sha256_file, write_json
 from dnd.generator import config as C
 from dnd.generator.generate import GENERATION_INFO
 from dnd.generator.pretrained import resolve
-from dnd.tasks.registry import SUITES, get_task, load_pools
+from dnd.evaluation.unseen import pick_tasks
+from dnd.tasks.registry import load_pools
 from dnd.zoo.lora import LoraSettings
 from dnd.zoo.manifest import ADAPTER_WEIGHTS
 
@@ -34,14 +41,11 @@ PROTOCOL = "loglik"
 COLUMNS = (("base", "base model"), ("dnd", "DnD (generated)"), ("multitask", "multi-task LoRA"))
 
 
-def demo_tasks(n: int = 3, suite: str = "unseen") -> list[str]:
-    """The rule: the first task of each of the first `n` domains, in the suite's order."""
-    picked: dict[str, str] = {}
-    for name in SUITES[suite]:
-        picked.setdefault(get_task(name).domain, name)
-        if len(picked) == n:
-            break
-    return list(picked.values())
+def demo_tasks(n: int = 3) -> list[str]:
+    """The rule: the unseen benchmark's first `n` tasks (`pick_tasks`: round-robin over the
+    domains in suite order), i.e. the first task of each of the first `n` domains of suite
+    `unseen`. Fixed by the suite alone, never by results."""
+    return pick_tasks("unseen", n)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class UnseenDemoSettings:
     n_prompts: int = 32  # unlabeled train-pool prompts per adapter (the first ones)
     limit: int = 100  # scored eval-pool items per task (the first ones)
     answer_tokens: int = 48  # greedy tokens of the shown answers
+    precision: str = "fp32"  # of the base model while scoring (bf16: as a bf16 benchmark run scored)
     device: str = "cpu"
 
 
@@ -59,8 +64,8 @@ class _Models:
     """What the demo loads only on a cache miss: the generator, and one base model per LoRA
     shape (the generated adapter's rank is the reference's plus the delta's)."""
 
-    def __init__(self, gen_dir: Path, base_model: str, device: str):
-        self.gen_dir, self.base_model, self.device = gen_dir, base_model, device
+    def __init__(self, gen_dir: Path, base_model: str, device: str, precision: str):
+        self.gen_dir, self.base_model, self.device, self.precision = gen_dir, base_model, device, precision
         self._generator = None
         self._runners: dict[LoraSettings, AdapterModel] = {}
 
@@ -73,7 +78,7 @@ class _Models:
 
     def runner(self, lora: LoraSettings) -> AdapterModel:
         if lora not in self._runners:
-            self._runners[lora] = AdapterModel(self.base_model, lora, self.device)
+            self._runners[lora] = AdapterModel(self.base_model, lora, self.device, self.precision)
         return self._runners[lora]
 
 
@@ -92,7 +97,7 @@ def run_unseen_demo(s: UnseenDemoSettings) -> dict:
     ref_lora = LoraSettings.from_json(saved["reference_lora"]) if "reference_lora" in saved else None
     ref_sha = read_json_file(gen_dir / C.MANIFEST).get(C.REFERENCE, "")[:12]
     ref = {k: v.float() for k, v in load_safetensors(gen_dir / C.REFERENCE).items()} if ref_lora else None
-    models, cache = _Models(gen_dir, saved["base_model"]["name"], s.device), Cache(out)
+    models, cache = _Models(gen_dir, saved["base_model"]["name"], s.device, s.precision), Cache(out)
     tasks = list(s.tasks or demo_tasks())
     seen = sorted(set(saved["tasks"]) & set(tasks))
     warn = f" (warning: it was trained on {', '.join(seen)})" if seen else ""
@@ -111,17 +116,18 @@ def run_unseen_demo(s: UnseenDemoSettings) -> dict:
             run = models.runner(lora).use(state)
             return evaluate_items(run.model, run.tokenizer, items, PROTOCOL, progress=f"{task} {column}").summary()
 
-        return cached(f"{CACHE_NAMES[PROTOCOL]}/n{len(items)}/{task}/{column}", compute)
+        name = CACHE_NAMES[PROTOCOL] + ("" if s.precision == "fp32" else f"-{s.precision}")
+        return cached(f"{name}/n{len(items)}/{task}/{column}", compute)
 
     def answer(task: str, item, column: str, state) -> str:
         def compute() -> str:
             run = models.runner(adapter_lora).use(state)
             return generate_answers(run.model, run.tokenizer, [item], max_new_tokens=s.answer_tokens)[0]
 
-        return cached(f"answers/t{s.answer_tokens}/{task}/{column}", compute)
+        return cached(f"answers/t{s.answer_tokens}-{s.precision}/{task}/{column}", compute)
 
     results = {"generator": str(gen_dir), "generator_manifest_sha256": fp, "base_model": saved["base_model"],
-               "protocol": PROTOCOL, "n_prompts": s.n_prompts, "limit": s.limit, "trained_on": seen, "tasks": {}}
+               "protocol": PROTOCOL, "precision": s.precision, "n_prompts": s.n_prompts, "limit": s.limit, "trained_on": seen, "tasks": {}}
     for i, task in enumerate(tasks, 1):
         train_pool, eval_pool = load_pools(task)
         items = eval_pool[: s.limit]
