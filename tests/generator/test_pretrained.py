@@ -16,6 +16,8 @@ from dnd.fileio import read_json, write_json
 from dnd.generator import config as C
 from dnd.generator import pretrained as P
 from dnd.generator.generate import Generator
+from dnd.serving.nearest import SHIPPED as SHIPPED_INDEX
+from dnd.serving.nearest import TaskIndex
 from dnd.zoo.manifest import ADAPTER_WEIGHTS
 
 PROMPTS = [f"Review: movie number {i} was fine. Positive or negative?" for i in range(8)]
@@ -37,7 +39,7 @@ def as_default(shipped, monkeypatch):
 
 def test_export_stores_bf16_that_loads_into_fp32(tiny_residual_generator, shipped):
     manifest = read_json(shipped / C.MANIFEST)
-    assert set(manifest) == {C.WEIGHTS, C.REFERENCE, P.LAYOUT, C.CONFIG, C.LOSSES}
+    assert set(manifest) == {C.WEIGHTS, C.REFERENCE, P.LAYOUT, C.CONFIG, C.LOSSES, SHIPPED_INDEX}
     for name in (C.WEIGHTS, C.REFERENCE):
         with safe_open(str(shipped / name), "pt") as f:
             assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
@@ -56,7 +58,7 @@ def test_export_stores_bf16_that_loads_into_fp32(tiny_residual_generator, shippe
 
 def test_model_card_is_written_from_the_config_and_keeps_the_hand_written_part(tiny_residual_generator, tmp_path):
     dst = tmp_path / "gen"
-    P.export_pretrained(tiny_residual_generator, dst, check=False)
+    P.export_pretrained(tiny_residual_generator, dst, check=False, task_index=False)
     card = (dst / P.MODEL_CARD).read_text()
     saved = read_json(tiny_residual_generator / C.CONFIG)
     assert f"| training tasks | {len(saved['tasks'])} (" in card and "zoo-mean" in card
@@ -65,7 +67,8 @@ def test_model_card_is_written_from_the_config_and_keeps_the_hand_written_part(t
     losses = read_json(tiny_residual_generator / C.LOSSES)
     assert f"of the last 1 {losses[-1]:.4f}" in card
     (dst / P.MODEL_CARD).write_text(card.replace("TO FILL: the exact commands", "dnd train --seed 0 ..."))
-    P.export_pretrained(tiny_residual_generator, dst, dtype="fp16", check=False, reference_dtype="fp32")
+    P.export_pretrained(tiny_residual_generator, dst, dtype="fp16", check=False, reference_dtype="fp32",
+                        task_index=False)
     card = (dst / P.MODEL_CARD).read_text()
     assert "dnd train --seed 0 ..." in card and "fp16 safetensors (reference: fp32)" in card
     for name, dtype in ((C.WEIGHTS, torch.float16), (C.REFERENCE, torch.float32)):
@@ -153,3 +156,16 @@ def test_dnd_serve_takes_the_default(as_default, tmp_path):
 
     args = build_parser().parse_args(["serve", "--data", str(tmp_path / "data")])
     assert settings_from_args(args).generator == str(as_default)
+
+
+def test_the_shipped_task_index_spares_serve_the_embedding(shipped, tmp_path, monkeypatch):
+    gen = Generator.from_pretrained(shipped)
+    built = TaskIndex(gen, tmp_path / "built", "fp", per_task=64, max_tokens=128)  # what serve would compute
+
+    def refuse(*args):
+        raise AssertionError("the shipped index must be read, not embedded again")
+
+    monkeypatch.setattr(TaskIndex, "embed", refuse)
+    index = TaskIndex(gen, tmp_path / "data", "fp", per_task=64, max_tokens=128, shipped=shipped / SHIPPED_INDEX)
+    assert index.tasks == built.tasks == gen.saved["tasks"] and torch.allclose(index.means, built.means, atol=1e-6)
+    assert not index.path.exists()  # read from the generator directory, nothing written

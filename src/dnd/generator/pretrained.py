@@ -13,7 +13,7 @@ Export (once a generator is trained; rewrites the weights, the manifest and MODE
 keeping the card's hand-written part below HAND_WRITTEN):
 
     python -m dnd.generator.pretrained export GEN_DIR [--dst DIR] [--dtype bf16|fp16|fp32]
-                                              [--reference-dtype bf16|fp16|fp32]
+                                              [--reference-dtype bf16|fp16|fp32] [--no-task-index]
 """
 
 from __future__ import annotations
@@ -74,12 +74,14 @@ def _write_tensors(src: Path, dst: Path, dtype: str) -> None:
 
 
 def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike | None = None,
-                      dtype: str = "bf16", check: bool = True, reference_dtype: str | None = None) -> dict:
+                      dtype: str = "bf16", check: bool = True, reference_dtype: str | None = None,
+                      task_index: bool = True) -> dict:
     """Copy a trained generator directory to `dst_dir` (default: `default_dir()`) with its
     float tensors stored as `dtype` (the residual reference's as `reference_dtype`, default
     `dtype`: fp32 keeps the multi-task LoRA bit-exact), a fresh manifest (sha256 per file, which
     `Generator.from_pretrained` verifies) and MODEL_CARD.md; atomically. With `check`, the
-    adapters the copy generates from the demo tasks' prompts are compared with the source's.
+    adapters the copy generates from the demo tasks' prompts are compared with the source's;
+    with `task_index`, dnd serve's nearest-task means are built and shipped too.
     Returns {"files": {name: bytes}, "bytes": total, "check": {...} or None}."""
     from dnd.artifacts import check_generator_dir, check_output, read_json_file
     from dnd.fileio import atomic_dir, sha256_file, write_json, write_text
@@ -105,6 +107,8 @@ def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike
                 _write_tensors(src / name, tmp / name, reference_dtype if name == C.REFERENCE else dtype)
             else:
                 shutil.copyfile(src / name, tmp / name)
+        if task_index:
+            files.append(write_task_index(src, tmp))
         write_json(tmp / C.MANIFEST, {name: sha256_file(tmp / name) for name in files})
         sizes = {name: (tmp / name).stat().st_size for name in (*files, C.MANIFEST)}
         result.update(files=sizes, bytes=sum(sizes.values()), dtype=dtype, reference_dtype=reference_dtype,
@@ -119,6 +123,24 @@ def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike
         print(f"warning: {dst} holds {result['bytes'] / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit",
               file=sys.stderr)
     return result
+
+
+def write_task_index(gen_dir: Path, dst_dir: Path) -> str:
+    """dnd serve's nearest-task means of the generator's training tasks (dnd.serving.nearest,
+    serve's default sizes) into `dst_dir`, so that a first `dnd serve` need not embed every
+    training task's prompts; returns the file's name."""
+    import tempfile
+
+    from dnd.generator.generate import Generator
+    from dnd.serving.config import ServeSettings
+    from dnd.serving.nearest import SHIPPED, TaskIndex
+
+    sizes = ServeSettings(generator=str(gen_dir), data="")
+    with tempfile.TemporaryDirectory() as work:
+        index = TaskIndex(Generator.from_pretrained(gen_dir), work, "export", sizes.task_index_prompts,
+                          sizes.note_max_tokens)
+        shutil.copyfile(index.path, dst_dir / SHIPPED)
+    return SHIPPED
 
 
 def compare_generators(reference_dir: Path, other_dir: Path, n_prompts: int = 32) -> dict:
@@ -237,12 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", choices=DTYPES, default="bf16", help="how float tensors are stored")
     p.add_argument("--reference-dtype", choices=DTYPES, default=None,
                    help="how the residual reference (the multi-task LoRA) is stored; default: --dtype")
+    p.add_argument("--no-task-index", action="store_true",
+                   help="skip building dnd serve's nearest-task index (then a first dnd serve builds it)")
     p.add_argument("--no-check", action="store_true",
                    help="skip comparing the adapters the copy generates with the source's")
     args = parser.parse_args(argv)
     try:
         result = export_pretrained(args.src, args.dst, args.dtype, check=not args.no_check,
-                                   reference_dtype=args.reference_dtype)
+                                   reference_dtype=args.reference_dtype, task_index=not args.no_task_index)
     except DndError as e:
         print(f"dnd: error: {e}", file=sys.stderr)
         return e.exit_code

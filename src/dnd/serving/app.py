@@ -27,6 +27,7 @@ from dnd.serving import adapters_api, openai_api
 from dnd.serving.chat import ChatEngine
 from dnd.serving.config import ServeSettings
 from dnd.serving.errors import ApiError, error_body
+from dnd.serving.nearest import SHIPPED as SHIPPED_INDEX
 from dnd.serving.nearest import TaskIndex
 from dnd.serving.tenants import AdapterStore, generator_fingerprint
 
@@ -50,7 +51,7 @@ class Services:
                            f"(weights no longer match {want[:12]})")
         self.store = AdapterStore(settings.data, want, settings.state_cache)
         self.index = TaskIndex(self.generator, settings.data, self.generator_fp, settings.task_index_prompts,
-                               settings.note_max_tokens)
+                               settings.note_max_tokens, shipped=Path(settings.generator) / SHIPPED_INDEX)
         self.engine = ChatEngine(self.base_name, self.generator.lora, self.store, settings.device,
                                  settings.limits.max_queue)
         self.gen_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dnd-generator")
