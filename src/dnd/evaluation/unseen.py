@@ -58,8 +58,8 @@ class BenchmarkSettings:
     zoo: str  # training LoRAs and the multi-task LoRA (ZOO/_multitask/NAME)
     generators: tuple[tuple[str, str], ...]  # (name, directory); the first is the primary one
     multitask: str = "wide"
-    tasks: tuple[str, ...] = ()  # default: the suite, cut to max_tasks by `pick_tasks`
-    max_tasks: int | None = None
+    max_tasks: int | None = None  # the report's tasks: the suite cut to max_tasks by `pick_tasks`
+    tasks: tuple[str, ...] = ()  # computed by this run (default: all of them); parallel runs share the cache
     limit: int | None = 100  # scored items per task (eval-pool order)
     methods: tuple[str, ...] = METHODS
     sample_loras: int = 4  # zoo LoRAs behind the training-LoRA mean
@@ -70,6 +70,7 @@ class BenchmarkSettings:
         steps=40, batch_size=8, lr=3e-4, warmup_steps=4, precision="bf16"))
     seed: int = 0
     batch_size: int = 16
+    precision: str = "fp32"  # of the base model while scoring (every method alike)
     device: str = "cpu"
 
 
@@ -136,13 +137,13 @@ def full_shot_adapter(task: str, out: Path, lora: LoraSettings, settings: TrainS
 class Runner:
     """One wrapped base model per LoRA shape (zoo r=8, residual generators r=16), built lazily."""
 
-    def __init__(self, base_model: str, device: str):
-        self.base_model, self.device, self._models = base_model, device, {}
+    def __init__(self, base_model: str, device: str, precision: str = "fp32"):
+        self.base_model, self.device, self.precision, self._models = base_model, device, precision, {}
 
     def model(self, lora: LoraSettings) -> AdapterModel:
         key = (lora.r, lora.lora_alpha, lora.target_modules)
         if key not in self._models:
-            self._models[key] = AdapterModel(self.base_model, lora, self.device)
+            self._models[key] = AdapterModel(self.base_model, lora, self.device, self.precision)
         return self._models[key]
 
 
@@ -167,12 +168,16 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     if mt_entry is None and "multitask" in s.methods:
         raise DndError(f"--multitask {s.multitask}: not in zoo {zoo} (build it with dnd zoo --multitask)")
     gens = {name: Generator.from_pretrained(path, device=s.device) for name, path in s.generators}
-    scored = list(s.tasks) or pick_tasks(s.suite, s.max_tasks)
+    scored = pick_tasks(s.suite, s.max_tasks)
+    outside = [t for t in s.tasks if t not in scored]
+    if outside:
+        raise DndError(f"--tasks: {outside[0]} is not among the {len(scored)} tasks picked from suite {s.suite}")
+    mine = list(s.tasks) or scored
     check_unseen(scored, {f"zoo {zoo}": zoo_tasks, f"multi-task LoRA {s.multitask}": (mt_entry or {}).get("tasks", []),
                           **{f"generator {n}": g.saved["tasks"] for n, g in gens.items()}})
     base_model = manifest["base_model"]["name"]
     zoo_lora = LoraSettings.from_json(manifest["lora"])
-    runner = Runner(base_model, s.device)
+    runner = Runner(base_model, s.device, s.precision)
     tok = runner.model(zoo_lora).tokenizer
     zoo_states = {t: read_adapter(zoo / manifest["tasks"][t]["full_shot"]["path"]) for t in zoo_tasks}
     sample = sorted(random.Random(s.seed).sample(zoo_tasks, min(s.sample_loras, len(zoo_tasks))))
@@ -186,7 +191,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
                "sampled_loras": sample, "primary": primary, "tasks": {}}
 
     def score(task: str, tag: str, state, lora: LoraSettings, items, shots=()) -> float:
-        key = f"{CACHE_NAMES['loglik']}/n{len(items)}/{task}/{tag}"
+        key = f"{CACHE_NAMES['loglik']}{'' if s.precision == 'fp32' else '-' + s.precision}/n{len(items)}/{task}/{tag}"
         hit = cache.get(key)
         if hit is None:
             model = runner.model(lora).use(state).model
@@ -209,10 +214,20 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
                                               "generate_s": round(time.perf_counter() - t0, 3)})
         return read_adapter(path)
 
-    for i, task in enumerate(tqdm(scored, desc=f"benchmark {s.suite}", unit="task")):
+    def finished(task: str) -> dict | None:
         row = cache.get(f"rows/{task}")
-        if row is not None and row.get("methods") == list(s.methods) and row.get("limit") == s.limit:
-            results["tasks"][task] = row
+        same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision")) == (
+            list(s.methods), s.limit, s.precision)
+        return row if same else None
+
+    def report() -> None:  # every task finished so far, by this run or a parallel one, in pick order
+        results["tasks"] = {t: r for t in scored if (r := finished(t)) is not None}
+        results["summary"] = summarize(results)
+        write_json(out / f"{s.suite}.json", results)
+        write_report(out, results)
+
+    for task in tqdm(mine, desc=f"benchmark {s.suite}", unit="task"):
+        if finished(task) is not None:
             continue
         train_pool, eval_pool = load_pools(task)
         items = eval_pool[: s.limit] if s.limit else eval_pool
@@ -220,7 +235,8 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             print(f"benchmark: {task} has open answers; skipped (log-likelihood needs choices)", flush=True)
             continue
         acc: dict[str, float] = {}
-        row = {"n_items": len(items), "methods": list(s.methods), "limit": s.limit, "accuracy": acc}
+        row = {"n_items": len(items), "methods": list(s.methods), "limit": s.limit, "precision": s.precision,
+               "accuracy": acc}
         if "base" in s.methods:
             acc["base"] = score(task, "base", None, zoo_lora, items)
         if "training_loras" in s.methods:
@@ -252,20 +268,15 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             acc[f"dnd:{name}"] = adapter_score(task, generated(name, "prompts", task, prompts[task]), lora, items)
         if "controls" in s.methods and primary is not None:
             lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))
-            donor = scored[(i + 1) % len(scored)]
+            donor = scored[(scored.index(task) + 1) % len(scored)]
             row["shuffled_from"] = donor
             acc["shuffled"] = adapter_score(task, generated(primary, f"shuffled_{donor}", task, prompts[donor]),
                                             lora, items)
             noise = random_text(tok, prompts[task], zlib.crc32(task.encode()))
             acc["random_text"] = adapter_score(task, generated(primary, "random_text", task, noise), lora, items)
         cache.put(f"rows/{task}", row)
-        results["tasks"][task] = row
-        results["summary"] = summarize(results)
-        write_json(out / f"{s.suite}.json", results)
-        write_report(out, results)
-    results["summary"] = summarize(results)
-    write_json(out / f"{s.suite}.json", results)
-    write_report(out, results)
+        report()
+    report()
     return results
 
 
