@@ -127,3 +127,12 @@ def test_digest_and_random_text(tiny_model):
     noise = random_text(tok, ["hello there", "a longer prompt with words"], seed=1)
     assert len(noise) == 2 and noise == random_text(tok, ["hello there", "a longer prompt with words"], seed=1)
     assert noise != random_text(tok, ["hello there", "a longer prompt with words"], seed=2)
+
+
+def test_summary_of_a_method_scored_on_a_subset():
+    rows = {"a": {"accuracy": {"multitask_lora": 0.5, "dnd:g": 0.7, "full_shot": 0.9}},
+            "b": {"accuracy": {"multitask_lora": 0.3, "dnd:g": 0.2}}}
+    s = summarize({"tasks": rows, "primary": "g"})
+    assert "full_shot" not in s["mean"] and s["mean"]["dnd:g"] == pytest.approx(0.45)
+    assert s["subset"]["tasks"] == ["a"] and s["subset"]["mean"]["dnd:g"] == pytest.approx(0.7)
+    assert s["dnd"]["dnd:g"]["gap_closed"] == pytest.approx(0.5)  # (0.7 - 0.5) / (0.9 - 0.5), on task a only

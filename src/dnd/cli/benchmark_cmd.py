@@ -37,6 +37,8 @@ def register(sub) -> None:
     p.add_argument("--icl-context", type=positive_int, default=1024)
     p.add_argument("--full-shot-steps", type=positive_int, default=40)
     p.add_argument("--full-shot-lr", type=positive_float, default=3e-4)
+    p.add_argument("--full-shot-tasks", type=positive_int, default=None,
+                   help="train full-shot LoRAs for only the first N picked tasks (the costliest reference)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="base model weights while scoring, the same for every method (bf16: faster on CPUs with "
                         "AMX; docs/benchmarks.md measures its effect)")
@@ -85,6 +87,7 @@ def run(args) -> int:
                           multitask=args.multitask, tasks=tasks, max_tasks=args.max_tasks, limit=args.limit,
                           methods=methods, sample_loras=args.sample_loras, shots=args.shots,
                           icl_context=args.icl_context, precision=args.precision,
+                          full_shot_tasks=args.full_shot_tasks,
                           device=args.device)
     s = replace(s, full_shot=replace(s.full_shot, steps=args.full_shot_steps, lr=args.full_shot_lr,
                                      device=args.device))

@@ -66,6 +66,7 @@ class BenchmarkSettings:
     shots: int = 4  # k of k-shot ICL, cut to what fits icl_context
     icl_context: int = 1024
     encoder_max_tokens: int = 128  # nearest-LoRA retrieval features
+    full_shot_tasks: int | None = None  # full-shot LoRAs for the first this many picked tasks (None: all)
     full_shot: TrainSettings = field(default_factory=lambda: TrainSettings(
         steps=40, batch_size=8, lr=3e-4, warmup_steps=4, precision="bf16"))
     seed: int = 0
@@ -259,7 +260,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             for name, n in (("icl_1", 1), ("icl_k", k)):
                 shots = tuple((it.prompt, it.answer) for it in train_pool[:n])
                 acc[name] = score(task, f"icl_{n}_{s.icl_context}", None, zoo_lora, items, shots)
-        if "full_shot" in s.methods:
+        if "full_shot" in s.methods and scored.index(task) < (s.full_shot_tasks or len(scored)):
             state, info = full_shot_adapter(task, work / "full_shot" / task, zoo_lora, s.full_shot, base_model)
             row["full_shot"] = info
             acc["full_shot"] = adapter_score(task, state, zoo_lora, items)

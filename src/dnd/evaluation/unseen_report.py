@@ -23,15 +23,16 @@ HEADERS = {  # method -> column header; dnd:NAME columns are added per generator
 BOOTSTRAP = 2000
 
 
-def methods_of(results: dict) -> list[str]:
-    """Methods present in every finished task, in a fixed order."""
+def methods_of(results: dict, complete: bool = True) -> list[str]:
+    """Methods in a fixed order: those of every finished task (complete) or of any."""
     rows = list(results["tasks"].values())
     if not rows:
         return []
-    common = set.intersection(*(set(r["accuracy"]) for r in rows))
-    order = [m for m in HEADERS if m in common and m not in ("shuffled", "random_text", "full_shot")]
-    order += sorted(m for m in common if m.startswith("dnd:"))
-    return order + [m for m in ("shuffled", "random_text", "full_shot") if m in common]
+    sets = [set(r["accuracy"]) for r in rows]
+    have = set.intersection(*sets) if complete else set.union(*sets)
+    order = [m for m in HEADERS if m in have and m not in ("shuffled", "random_text", "full_shot")]
+    order += sorted(m for m in have if m.startswith("dnd:"))
+    return order + [m for m in ("shuffled", "random_text", "full_shot") if m in have]
 
 
 def bootstrap_ci(values: list[float], seed: int = 0) -> tuple[float, float]:
@@ -42,15 +43,28 @@ def bootstrap_ci(values: list[float], seed: int = 0) -> tuple[float, float]:
     return means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
 
 
+def _stats(rows: list[dict], methods: list[str]) -> tuple[dict, dict, dict]:
+    col = {m: [r["accuracy"][m] for r in rows] for m in methods}
+    return col, {m: sum(v) / len(v) for m, v in col.items()}, {m: bootstrap_ci(v) for m, v in col.items()}
+
+
 def summarize(results: dict) -> dict:
-    """Per method: mean and bootstrap CI; per DnD generator: margins, wins and gap closed."""
+    """Per method: mean and bootstrap CI; per DnD generator: margins, wins and gap closed.
+    A method scored on only some tasks (e.g. full-shot with --full-shot-tasks) is summarized
+    over those tasks, next to every other method's mean on the same subset."""
     rows = list(results["tasks"].values())
     methods = methods_of(results)
     if not rows:
         return {}
-    col = {m: [r["accuracy"][m] for r in rows] for m in methods}
-    mean = {m: sum(v) / len(v) for m, v in col.items()}
-    out = {"n_tasks": len(rows), "mean": mean, "ci95": {m: bootstrap_ci(v) for m, v in col.items()}}
+    col, mean, ci = _stats(rows, methods)
+    out = {"n_tasks": len(rows), "mean": mean, "ci95": ci}
+    partial = [m for m in methods_of(results, complete=False) if m not in methods]
+    sub_mean = mean
+    if partial:
+        sub = [r for r in rows if all(m in r["accuracy"] for m in partial)]
+        _, sub_mean, sub_ci = _stats(sub, methods + partial)
+        out["subset"] = {"n_tasks": len(sub), "methods": partial, "mean": sub_mean, "ci95": sub_ci,
+                         "tasks": [t for t, r in results["tasks"].items() if r in sub]}
     free = [m for m in LABEL_FREE if m in mean]
     best = max(free, key=mean.get) if free else None
     out["best_label_free"] = best
@@ -61,9 +75,9 @@ def summarize(results: dict) -> dict:
         if best:
             d["margin_over_best"] = mean[m] - mean[best]
             d["win_rate_over_best"] = d["wins"][best] / len(rows)
-        if "multitask_lora" in mean and "full_shot" in mean:
-            gap = mean["full_shot"] - mean["multitask_lora"]
-            d["gap_closed"] = (mean[m] - mean["multitask_lora"]) / gap if abs(gap) > 1e-9 else None
+        if "multitask_lora" in sub_mean and "full_shot" in sub_mean:
+            gap = sub_mean["full_shot"] - sub_mean["multitask_lora"]
+            d["gap_closed"] = (sub_mean[m] - sub_mean["multitask_lora"]) / gap if abs(gap) > 1e-9 else None
         out["dnd"][m] = d
     primary = f"dnd:{results.get('primary')}"
     if primary in mean and "shuffled" in mean:
@@ -91,6 +105,7 @@ def _header(m: str) -> str:
 def write_report(out: Path, results: dict) -> None:
     """OUT/SUITE.md (per-task table, means with intervals, wins, targets) and OUT/SUITE.png."""
     methods, summ, s = methods_of(results), results.get("summary") or {}, results["settings"]
+    every = methods_of(results, complete=False)
     if not methods:
         return
     lines = [f"# Unseen-task benchmark: suite `{results['suite']}`", "",
@@ -110,11 +125,20 @@ def write_report(out: Path, results: dict) -> None:
         lines.append(f"| {_header(m)} | {_pct(summ['mean'][m])} | {_pct(lo)} – {_pct(hi)} |")
     best = summ.get("best_label_free")
     lines += ["", f"Best label-free baseline by mean: **{HEADERS.get(best, best)}**.", ""]
+    if "subset" in summ:
+        sub = summ["subset"]
+        lines += [f"{', '.join(HEADERS[m] for m in sub['methods'])} scored on the first {sub['n_tasks']} tasks only "
+                  f"({', '.join(sub['tasks'])}); every method's mean on that subset:", "",
+                  "| method | mean (subset) | 95% interval |", "|---|---|---|"]
+        for m in methods + sub["methods"]:
+            lo, hi = sub["ci95"][m]
+            lines.append(f"| {_header(m)} | {_pct(sub['mean'][m])} | {_pct(lo)} – {_pct(hi)} |")
+        lines.append("")
     for m, d in summ.get("dnd", {}).items():
         wins = ", ".join(f"{HEADERS.get(b, b)} {w}/{summ['n_tasks']}" for b, w in d["wins"].items())
         gap = d.get("gap_closed")
         lines += [f"- {_header(m)}: margin over the best label-free baseline "
-                  f"{100 * d.get('margin_over_best', 0):+.1f} points; gap multi-task -> full-shot closed: "
+                  f"{100 * d.get('margin_over_best', 0):+.1f} points; gap multi-task -> full-shot closed{' (subset)' if 'subset' in summ else ''}: "
                   f"{'–' if gap is None else f'{100 * gap:.0f}%'}; tasks won against: {wins}."]
     if "true_minus_shuffled" in summ:
         lines += [f"- True condition minus shuffled condition: {100 * summ['true_minus_shuffled']:+.1f} points; "
@@ -122,11 +146,11 @@ def write_report(out: Path, results: dict) -> None:
     if "targets" in summ:
         lines += ["", "Targets (issue 10), primary generator:", ""]
         lines += [f"- {t}: {'met' if ok else '**missed**'}" for t, ok in summ["targets"].items()]
-    lines += ["", "## Per task", "", "| task | n | " + " | ".join(_header(m) for m in methods) + " |",
-              "|---|---|" + "---|" * len(methods)]
+    lines += ["", "## Per task", "", "| task | n | " + " | ".join(_header(m) for m in every) + " |",
+              "|---|---|" + "---|" * len(every)]
     for task, r in results["tasks"].items():
-        cells = [_pct(r["accuracy"][m]) for m in methods]
-        for j, m in enumerate(methods):
+        cells = [_pct(r["accuracy"].get(m)) for m in every]
+        for j, m in enumerate(every):
             if m == "nearest_lora":
                 cells[j] += f" ({r['nearest_task']})"
             if m == "icl_k":
