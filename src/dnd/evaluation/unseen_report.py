@@ -112,9 +112,10 @@ def write_report(out: Path, results: dict) -> None:
              f"Date: {results['date']}. Command:", "", f"```\n{results['command']}\n```", "",
              f"Base model `{results['base_model']['name']}`. {summ['n_tasks']} tasks, each scored on the first "
              f"{s['limit'] or 'all'} items of its eval pool by the log-likelihood of the choices (length-normalized), "
-             f"base model weights in {s.get('precision', 'fp32')} for every method. "
-             f"Generators: " + ", ".join(f"`{n}` ({p})" for n, p in s["generators"]) +
-             f"; the controls use `{results['primary']}`. Training LoRAs = a fixed seeded sample of "
+             f"base model weights in {s.get('precision', 'fp32')} for every method. " +
+             (f"Generators: {', '.join(f'`{n}` ({p})' for n, p in s['generators'])}; the controls use "
+              f"`{results['primary']}`. " if s["generators"] else "No generator in this run. ") +
+             f"Training LoRAs = a fixed seeded sample of "
              f"{len(results['sampled_loras'])} of the zoo's {results['zoo_tasks']} LoRAs "
              f"({', '.join(results['sampled_loras'])}); average and nearest LoRA use all of them. "
              "Full-shot = a LoRA trained on the task's own train pool (upper reference). Accuracy in %.", ""]
