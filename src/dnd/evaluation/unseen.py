@@ -217,8 +217,8 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
 
     def finished(task: str) -> dict | None:
         row = cache.get(f"rows/{task}")
-        same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision")) == (
-            list(s.methods), s.limit, s.precision)
+        same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision"), row.get("generators")) == (
+            list(s.methods), s.limit, s.precision, [n for n, _ in s.generators])
         return row if same else None
 
     def report() -> None:  # every task finished so far, by this run or a parallel one, in pick order
@@ -237,7 +237,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             continue
         acc: dict[str, float] = {}
         row = {"n_items": len(items), "methods": list(s.methods), "limit": s.limit, "precision": s.precision,
-               "accuracy": acc}
+               "generators": [n for n, _ in s.generators], "accuracy": acc}
         if "base" in s.methods:
             acc["base"] = score(task, "base", None, zoo_lora, items)
         if "training_loras" in s.methods:
