@@ -15,7 +15,7 @@ def register(sub) -> None:
         "the base model and the multi-task LoRA (minutes on 2 CPU cores); --from-scratch: the whole pipeline",
         description="Default: with the shipped generator, generates an adapter for each of three unseen "
         "BIG-bench tasks (the first task of each of the first three domains of suite `unseen`) from 32 "
-        "unlabeled train-pool prompts, scores base model, DnD and the multi-task LoRA on the first 100 "
+        "unlabeled train-pool prompts, scores base model, DnD and the multi-task LoRA on the first 30 "
         "eval-pool items (log-likelihood), shows one prompt answered by the base model and the adapter, and "
         "writes demo.png. --from-scratch instead builds a small zoo, trains a generator with RTE held out and "
         "compares base, DnD and the training-LoRA mean on RTE (~10-15 min). A rerun reuses everything cached.",
@@ -23,11 +23,11 @@ def register(sub) -> None:
     p.add_argument("--out", default=None,
                    help="working directory (default: $DND_CACHE/demo-unseen; --from-scratch: $DND_CACHE/demo)")
     p.add_argument("--limit", type=positive_int, default=None,
-                   help="scored eval-pool items per task (default 100; --from-scratch: 80)")
+                   help="scored eval-pool items per task (default 30, as results/unseen.md; --from-scratch: 80)")
     p.add_argument("--generator", default=None, metavar="GEN_DIR",
                    help="a trained generator instead of the shipped one")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="base model weights while scoring (bf16: as a `dnd benchmark --precision bf16` run)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                   help="base model weights while scoring (default bf16, as results/unseen.md)")
     p.add_argument("--from-scratch", action="store_true",
                    help="build a small zoo and train a generator first (the old demo)")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="with --from-scratch: the base model")
@@ -40,12 +40,12 @@ def run(args) -> int:
 
         if args.base_model != DEFAULT_BASE_MODEL:
             raise DndError("--base-model: only with --from-scratch (the demo uses the generator's own base model)")
-        run_unseen_demo(UnseenDemoSettings(out=args.out, generator=args.generator, limit=args.limit or 100,
-                                           precision=args.precision))
+        run_unseen_demo(UnseenDemoSettings(out=args.out, generator=args.generator, limit=args.limit or 30,
+                                           precision=args.precision or "bf16"))
         return 0
     from dnd.evaluation.demo import DemoSettings, run_demo
 
-    for flag, value in (("--generator", args.generator), ("--precision", args.precision != "fp32")):
+    for flag, value in (("--generator", args.generator), ("--precision", args.precision not in (None, "fp32"))):
         if value:
             raise DndError(f"{flag}: not with --from-scratch (it trains its own generator and scores in fp32)")
     limit = {"limit": args.limit} if args.limit else {}
