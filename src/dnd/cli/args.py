@@ -61,3 +61,17 @@ def positive_float(text: str) -> float:
 def nonneg_float(text: str) -> float:
     """A finite number >= 0 (weight decay, noise levels)."""
     return _float(text, positive=False)
+
+
+def suite_tasks(suite: str, tasks: str) -> tuple[str, ...]:
+    """Check --suite and --tasks (comma-separated, each in the suite) -> the task names."""
+    from dnd.errors import DndError
+    from dnd.tasks.registry import SUITES
+
+    if suite not in SUITES:
+        raise DndError(f"--suite {suite}: unknown (known: {', '.join(SUITES)})")
+    names = tuple(t.strip() for t in tasks.split(",") if t.strip())
+    outside = [t for t in names if t not in SUITES[suite]]
+    if outside:
+        raise DndError(f"--tasks: {', '.join(outside)} not in suite {suite}")
+    return names

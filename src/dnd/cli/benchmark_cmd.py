@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from dnd.cli.args import positive_float, positive_int
+from dnd.cli.args import positive_float, positive_int, suite_tasks
 from dnd.errors import DndError
 
 
@@ -58,14 +58,8 @@ def run(args) -> int:
 
     from dnd.artifacts import check_output
     from dnd.evaluation.unseen import BenchmarkSettings, run_benchmark
-    from dnd.tasks.registry import SUITES
 
-    if args.suite not in SUITES:
-        raise DndError(f"--suite {args.suite}: unknown (known: {', '.join(SUITES)})")
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    outside = [t for t in tasks if t not in SUITES[args.suite]]
-    if outside:
-        raise DndError(f"--tasks: {outside[0]} not in suite {args.suite}")
+    tasks = suite_tasks(args.suite, args.tasks)
     gens = []
     for g in args.generator:
         name, sep, path = g.partition("=")

@@ -6,7 +6,7 @@ import argparse
 import shlex
 
 from dnd.assets import DEFAULT_BASE_MODEL, DEFAULT_ENCODER
-from dnd.cli.args import nonneg_int, positive_float, positive_int
+from dnd.cli.args import nonneg_int, positive_float, positive_int, suite_tasks
 from dnd.errors import DndError
 
 
@@ -83,14 +83,8 @@ def zoo_train_settings(args):
 def run(args) -> int:
     from dnd.artifacts import check_output
     from dnd.evaluation.reproduce import ReproduceSettings, run_reproduce
-    from dnd.tasks.registry import SUITES
 
-    if args.suite not in SUITES:
-        raise DndError(f"--suite {args.suite}: unknown (known: {', '.join(SUITES)})")
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    outside = [t for t in tasks if t not in SUITES[args.suite]]
-    if outside:
-        raise DndError(f"--tasks: {', '.join(outside)} not in suite {args.suite}")
+    tasks = suite_tasks(args.suite, args.tasks)
     protocols = tuple(p.strip() for p in args.protocols.split(",") if p.strip())
     if not protocols or any(p not in ("loglik", "generate") for p in protocols):
         raise DndError(f"--protocols {args.protocols!r}: expected loglik and/or generate")
