@@ -8,8 +8,9 @@
 #   unseen     the unseen suite with every method, the primary generator first (it gets the
 #              shuffled and random-text controls); reuses the baselines' cache
 #   all        validate, then unseen
-# Resumable. Sizes (30 tasks, 30 items, bf16 scoring, full-shot LoRAs of 16 steps for the
-# first 10 tasks, one per domain) fit a session on the 2-core CPU machine.
+# Resumable; dnd benchmark --tasks splits a stage across processes that share the cache.
+# Sizes (30 tasks, 30 items, bf16 scoring, full-shot LoRAs of 16 steps) fit a session on the
+# 2-core CPU machine.
 set -euo pipefail
 WHICH=${1:-all}
 ZOO=${ZOO:-runs/zoo-wide}
@@ -19,7 +20,7 @@ DND=${DND:-.venv/bin/dnd}
 PY=${PY:-.venv/bin/python}
 COMMON=(--zoo "$ZOO" --out results --limit 30 --precision bf16)
 ARGS=(--suite unseen --max-tasks 30 "${COMMON[@]}" --sample-loras 3 --shots 3 --icl-context 1024
-      --full-shot-steps 16 --full-shot-lr 1e-3 --full-shot-tasks 10)
+      --full-shot-steps 16 --full-shot-lr 1e-3)
 
 generators() {  # --generator flags, the wide_val winner first when results/wide_val.json exists
   local names

@@ -75,6 +75,17 @@ def test_benchmark_end_to_end_and_cache(tmp_path, zoo_and_generator, tiny_genera
     assert again.returncode == 0, again.stderr[-3000:]
     assert read_json(out / "unseen.json")["tasks"] == results["tasks"]
     assert {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()} == before  # nothing recomputed
+    # a first run with the full-shot reference on the first task only, widened to all tasks:
+    # only the missing full-shot LoRA is trained
+    first = min(picked.index(t) for t in TASKS.split(","))  # full-shot for the first picked tasks up to this one
+    narrow = dnd(*cmd[:-2], "--full-shot-tasks", str(first + 1), "--out", str(tmp_path / "narrow"))
+    assert narrow.returncode == 0, narrow.stderr[-3000:]
+    rows = read_json(tmp_path / "narrow" / "unseen.json")["tasks"]
+    assert ["full_shot" in r["accuracy"] for r in rows.values()] == [True, False]
+    wide = dnd(*cmd[:-2], "--out", str(tmp_path / "narrow"))
+    assert wide.returncode == 0, wide.stderr[-3000:]
+    rows = read_json(tmp_path / "narrow" / "unseen.json")["tasks"]
+    assert all("full_shot" in r["accuracy"] for r in rows.values())
     # a run over one of the tasks (e.g. halves run side by side) still reports both
     half = [a if a != TASKS else "bb_navigate" for a in cmd]
     assert dnd(*half).returncode == 0

@@ -215,11 +215,14 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
                                               "generate_s": round(time.perf_counter() - t0, 3)})
         return read_adapter(path)
 
+    def full_shot_due(task: str) -> bool:
+        return "full_shot" in s.methods and scored.index(task) < (s.full_shot_tasks or len(scored))
+
     def finished(task: str) -> dict | None:
         row = cache.get(f"rows/{task}")
         same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision"), row.get("generators")) == (
             list(s.methods), s.limit, s.precision, [n for n, _ in s.generators])
-        return row if same else None
+        return row if same and ("full_shot" in row["accuracy"]) == full_shot_due(task) else None
 
     def report() -> None:  # every task finished so far, by this run or a parallel one, in pick order
         results["tasks"] = {t: r for t in scored if (r := finished(t)) is not None}
@@ -260,7 +263,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             for name, n in (("icl_1", 1), ("icl_k", k)):
                 shots = tuple((it.prompt, it.answer) for it in train_pool[:n])
                 acc[name] = score(task, f"icl_{n}_{s.icl_context}", None, zoo_lora, items, shots)
-        if "full_shot" in s.methods and scored.index(task) < (s.full_shot_tasks or len(scored)):
+        if full_shot_due(task):
             state, info = full_shot_adapter(task, work / "full_shot" / task, zoo_lora, s.full_shot, base_model)
             row["full_shot"] = info
             acc["full_shot"] = adapter_score(task, state, zoo_lora, items)
