@@ -182,6 +182,11 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     tok = runner.model(zoo_lora).tokenizer
     zoo_states = {t: read_adapter(zoo / manifest["tasks"][t]["full_shot"]["path"]) for t in zoo_tasks}
     sample = sorted(random.Random(s.seed).sample(zoo_tasks, min(s.sample_loras, len(zoo_tasks))))
+    average = average_states(list(zoo_states.values()))  # the same for every scored task
+    if mt_entry is not None:
+        mt_dir = zoo / mt_entry["path"]
+        multitask = read_adapter(mt_dir), adapter_settings(mt_dir)
+    zoo_feats: dict[str, torch.Tensor] = {}  # zoo task -> prompt features (nearest LoRA), filled at first use
     encoder = ConditionEncoder(ConditionSettings(encoder_max_tokens=s.encoder_max_tokens))  # pooled, retrieval
     primary = s.generators[0][0] if s.generators else None
     n_cond = {name: g.config.condition.n_prompts for name, g in gens.items()}
@@ -247,16 +252,16 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             row["training_loras"] = {t: adapter_score(task, zoo_states[t], zoo_lora, items) for t in sample}
             acc["training_lora_mean"] = sum(row["training_loras"].values()) / len(sample)
         if "average" in s.methods:
-            acc["average_lora"] = adapter_score(task, average_states(list(zoo_states.values())), zoo_lora, items)
+            acc["average_lora"] = adapter_score(task, average, zoo_lora, items)
         if "nearest" in s.methods:
-            near, _ = baselines.nearest_task(
-                encoder.cached_features(prompts[task]),
-                {t: encoder.cached_features([it.prompt for it in load_pools(t)[0][:n_zoo_cond]]) for t in zoo_tasks})
+            if not zoo_feats:
+                zoo_feats.update({t: encoder.cached_features([it.prompt for it in load_pools(t)[0][:n_zoo_cond]])
+                                  for t in zoo_tasks})
+            near, _ = baselines.nearest_task(encoder.cached_features(prompts[task]), zoo_feats)
             row["nearest_task"] = near
             acc["nearest_lora"] = adapter_score(task, zoo_states[near], zoo_lora, items)
         if "multitask" in s.methods:
-            mt_dir = zoo / mt_entry["path"]
-            acc["multitask_lora"] = adapter_score(task, read_adapter(mt_dir), adapter_settings(mt_dir), items)
+            acc["multitask_lora"] = adapter_score(task, *multitask, items)
         if "icl" in s.methods:
             k = baselines.max_shots(tok, train_pool, items, s.icl_context, cap=s.shots)
             row["k_shots"] = k
