@@ -1,33 +1,30 @@
 #!/usr/bin/env bash
 # The wide zoo and the multi-task LoRA, as committed in results/zoo-wide.md.
 #
-#   bash scripts/build_wide_zoo.sh [ZOO_DIR]      (default runs/zoo-wide; rerun to resume)
+#   bash scripts/build_wide_zoo.sh [ZOO_DIR] [all|zoo|multitask|gpu-rest]   (default runs/zoo-wide, all;
+#                                                                           rerun to resume)
 #
 # One LoRA per `wide` task (40 bf16 steps of batch 8, lr 3e-4, the last 5 checkpoints kept,
 # base and own-LoRA accuracy on 100 eval-pool items), tasks taken round-robin over the
 # domains so that a partial zoo is still diverse; then one multi-task LoRA on all of them
 # (3 x 40 steps, balanced across tasks: the issue's minimum, for CPU time). Both resume after a kill. On 2 cores run it with
-# OMP_NUM_THREADS=2 alone, or =1 beside another job.
+# OMP_NUM_THREADS=2 alone, or =1 beside another job. results/zoo-wide.md itself came from the
+# GPU run (scripts/gpu_wide_zoo.sh); this CPU zoo's table goes to results/zoo-wide-cpu.md.
+# gpu-rest trains only the wide tasks that the GPU run's committed manifest lacks
+# (results/work/zoo-wide-gpu/manifest.json), so that every task has a LoRA somewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ZOO=${1:-runs/zoo-wide}
 DND=${DND:-.venv/bin/dnd}
 PY=${PY:-.venv/bin/python}
 COMMON=(--out "$ZOO" --steps 40 --keep 5 --batch-size 8 --lr 3e-4)
-TASKS=$($PY - <<'PY'
-from itertools import zip_longest
-from dnd.tasks.registry import list_tasks
-by_domain = {}
-for spec in list_tasks("wide"):
-    by_domain.setdefault(spec.domain, []).append(spec.name)
-rounds = zip_longest(*by_domain.values())
-print(",".join(name for r in rounds for name in r if name))
-PY
-)
+TASKS=$($PY -c "from dnd.tasks.registry import pick_tasks; print(','.join(pick_tasks('wide', None)))")
 case "${2:-all}" in
   zoo) $DND zoo --tasks "$TASKS" "${COMMON[@]}" --eval-n 100 ;;
   multitask) $DND zoo --tasks wide "${COMMON[@]}" --multitask wide --multitask-factor 3 ;;
+  gpu-rest) REST=$($PY -c "import json; from dnd.tasks.registry import pick_tasks; m = json.load(open('results/work/zoo-wide-gpu/manifest.json')); print(','.join(t for t in pick_tasks('wide', None) if t not in m['tasks']))")
+       $DND zoo --tasks "$REST" "${COMMON[@]}" --eval-n 100 ;;
   all) $DND zoo --tasks "$TASKS" "${COMMON[@]}" --eval-n 100
        $DND zoo --tasks wide "${COMMON[@]}" --multitask wide --multitask-factor 3 ;;
 esac
-$DND zoo --list "$ZOO" --markdown results/zoo-wide.md > /dev/null
+$DND zoo --list "$ZOO" --markdown results/zoo-wide-cpu.md > /dev/null

@@ -5,6 +5,9 @@
     dnd tasks --json             the same as a JSON list
     dnd tasks --show arc_e --n 3 a few items of a task (eval pool unless --pool train)
     dnd tasks --check FILE       validate a .jsonl/.txt task file and say whether it is labeled
+    dnd tasks --suite wide --export-pools FILE
+                                 save the built pools to FILE, for a machine without the data
+                                 packages (there: DND_POOLS=FILE; see dnd.tasks.frozen)
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--check", metavar="FILE", help="validate a .jsonl or .txt task file")
     what.add_argument("--show", metavar="NAME", help="print a few items of task NAME")
+    what.add_argument("--export-pools", metavar="FILE.json",
+                      help="write the built train/eval pools of --suite (or --tasks) to FILE.json; "
+                           "a machine without the data packages reads them with DND_POOLS=FILE.json")
+    p.add_argument("--tasks", help="with --export-pools: comma-separated task or suite names")
     p.add_argument("--n", type=positive_int, default=3, help="how many items --show prints (default 3)")
     p.add_argument("--pool", choices=("eval", "train"), default="eval", help="which pool --show reads (default eval)")
     p.set_defaults(func=run)
@@ -40,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         return _check(args.check)
     if args.show:
         return _show(args.show, args.n, args.pool)
+    if args.export_pools:
+        return _export(args.export_pools, args.tasks or args.suite)
     return _list(args.suite, args.json)
 
 
@@ -81,6 +90,31 @@ def _rows(suite: str | None) -> list[dict]:
             }
         )
     return rows
+
+
+def _export(path: str, names: str | None) -> int:
+    from tqdm import tqdm
+
+    from pathlib import Path
+
+    from dnd.artifacts import _writable_ancestor
+    from dnd.tasks.frozen import export_pools
+    from dnd.tasks.registry import load_pools, resolve_tasks
+
+    if not names:
+        raise DndError("--export-pools needs --suite or --tasks (which tasks to export)")
+    specs = resolve_tasks(names)
+    if Path(path).is_dir():
+        raise DndError(f"--export-pools {path}: is a directory, expected a .json file path")
+    _writable_ancestor(Path(path), "--export-pools")  # before minutes of building
+    pools = {}
+    for spec in tqdm(specs, desc="building pools", unit="task", disable=None):
+        train, evals = load_pools(spec.name)
+        pools[spec.name] = (tuple(train), tuple(evals))
+    export_pools(pools, path)
+    n_items = sum(len(t) + len(e) for t, e in pools.values())
+    print(f"{path}: pools of {len(pools)} task(s), {n_items} items (use with DND_POOLS={path})")
+    return 0
 
 
 def _list(suite: str | None, as_json: bool) -> int:

@@ -42,7 +42,7 @@ from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
 from dnd.fileio import atomic_dir, read_json, write_json
 from dnd.generator.condition import ConditionEncoder, ConditionSettings
 from dnd.generator.generate import Generator
-from dnd.tasks.registry import SUITES, get_task, load_pools
+from dnd.tasks.registry import load_pools, pick_tasks  # noqa: F401  (pick_tasks: part of this module's API)
 from dnd.zoo import manifest as zm
 from dnd.zoo.build import INIT_SEED
 from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
@@ -73,21 +73,6 @@ class BenchmarkSettings:
     batch_size: int = 16
     precision: str = "fp32"  # of the base model while scoring (every method alike)
     device: str = "cpu"
-
-
-def pick_tasks(suite: str, max_tasks: int | None) -> list[str]:
-    """The scored tasks: the suite's tasks round-robin over their domains (suite order within
-    a domain), cut to `max_tasks`, so a cut keeps every domain. Fixed by the suite alone,
-    never by results."""
-    by_domain: dict[str, list[str]] = {}
-    for t in SUITES[suite]:
-        by_domain.setdefault(get_task(t).domain, []).append(t)
-    order, lists = [], list(by_domain.values())
-    while any(lists):
-        for tasks in lists:
-            if tasks:
-                order.append(tasks.pop(0))
-    return order[:max_tasks] if max_tasks else order
 
 
 def state_digest(state: dict[str, torch.Tensor] | None) -> str:
@@ -182,7 +167,10 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     tok = runner.model(zoo_lora).tokenizer
     zoo_states = {t: read_adapter(zoo / manifest["tasks"][t]["full_shot"]["path"]) for t in zoo_tasks}
     sample = sorted(random.Random(s.seed).sample(zoo_tasks, min(s.sample_loras, len(zoo_tasks))))
-    average = average_states(list(zoo_states.values()))  # the same for every scored task
+    if not zoo_states and {"training_loras", "average", "nearest"} & set(s.methods):
+        raise DndError(f"--zoo {zoo}: holds no task LoRAs, needed by the training-LoRA, average and "
+                       "nearest baselines (leave them out of --methods)")
+    average = average_states(list(zoo_states.values())) if zoo_states else None  # the same for every task
     if mt_entry is not None:
         mt_dir = zoo / mt_entry["path"]
         multitask = read_adapter(mt_dir), adapter_settings(mt_dir)

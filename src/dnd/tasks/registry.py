@@ -30,7 +30,7 @@ from dnd.tasks import builders_bigbench as bb
 from dnd.tasks import builders_evals as ev
 from dnd.tasks import builders_rg as rg
 from dnd.tasks import builders_wide as w
-from dnd.tasks import sources
+from dnd.tasks import frozen, sources
 from dnd.tasks.items import Item
 
 TRAIN_CAP = 2000
@@ -150,6 +150,21 @@ def list_tasks(suite: str | None = None) -> list[TaskSpec]:
     return [TASKS[n] for n in SUITES[suite]]
 
 
+def pick_tasks(suite: str, max_tasks: int | None) -> list[str]:
+    """A suite's tasks round-robin over their domains (suite order within
+    a domain), cut to `max_tasks`, so a cut keeps every domain (the unseen benchmark's scored
+    tasks, the wide zoo's build order). Fixed by the suite alone, never by results."""
+    by_domain: dict[str, list[str]] = {}
+    for t in SUITES[suite]:
+        by_domain.setdefault(get_task(t).domain, []).append(t)
+    order, lists = [], list(by_domain.values())
+    while any(lists):
+        for tasks in lists:
+            if tasks:
+                order.append(tasks.pop(0))
+    return order[:max_tasks] if max_tasks else order
+
+
 def get_task(name: str) -> TaskSpec:
     """The task called `name` (unknown name -> DndError listing the known ones)."""
     try:
@@ -245,6 +260,9 @@ def split_sizes(n_items: int, eval_size: int, eval_only: bool = False) -> tuple[
 @functools.lru_cache(maxsize=None)
 def _pools(name: str) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
     spec = get_task(name)
+    saved = frozen.frozen_pools(spec.name)  # $DND_POOLS: pools exported on another machine
+    if saved is not None:
+        return saved
     items = dedupe(spec.build())
     _check(name, items)
     ordered = sorted(items, key=_prompt_key)
@@ -261,5 +279,6 @@ def load_pools(name: str) -> tuple[list[Item], list[Item]]:
 def clear_caches() -> None:
     """Forget built pools and read files (the next `load_pools` rebuilds from disk)."""
     _pools.cache_clear()
+    frozen.clear_cache()
     sources.clear_caches()
     bb.clear_caches()
