@@ -100,6 +100,29 @@ def test_benchmark_refuses_scoring_a_task_a_model_trained_on(tmp_path, zoo_and_g
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_zoo_holding_only_its_multitask_lora(tmp_path, zoo_and_generator):
+    """A multi-task LoRA brought back without its zoo's task LoRAs (the GPU run) is scored as a
+    baseline; the baselines that need task LoRAs are refused in one line."""
+    import json
+    import shutil
+
+    zoo, _ = zoo_and_generator
+    only = tmp_path / "mt_only"
+    shutil.copytree(zoo / "_multitask", only / "_multitask")
+    manifest = json.loads((zoo / "manifest.json").read_text())
+    manifest["tasks"] = {}
+    (only / "manifest.json").write_text(json.dumps(manifest))
+    common = ("benchmark", "--suite", "unseen", "--tasks", "bb_navigate", "--zoo", str(only),
+              "--multitask", "mt", "--limit", "4", "--out", str(tmp_path / "r"))
+    r = dnd(*common, "--methods", "base,multitask")
+    assert r.returncode == 0, r.stderr
+    row = read_json(tmp_path / "r" / "unseen.json")["tasks"]["bb_navigate"]
+    assert set(row["accuracy"]) == {"base", "multitask_lora"}
+    r = dnd(*common, "--methods", "base,average")
+    assert r.returncode == 2 and "holds no task LoRAs" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_pick_tasks_round_robin_over_domains():
     picked = pick_tasks("unseen", 10)
     from dnd.tasks.registry import get_task
