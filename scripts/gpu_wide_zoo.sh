@@ -11,10 +11,10 @@
 #
 # TASKS_ONLY (comma-separated, default the wide suite), STEPS, EVAL_N and MT_TASKS shrink it for a
 # trial run. DEADLINE (seconds, default none) stops unfinished training so that the report of the
-# finished tasks is still written; rerun with the same ZOO_DIR to resume. On a machine
-# without the data packages, export the pools first where they are installed:
-#   dnd tasks --suite wide --export-pools wide_pools.json      and run with DND_POOLS=wide_pools.json
-# Without an installed `dnd`, put src/ on PYTHONPATH.
+# finished tasks is still written; rerun with the same ZOO_DIR to resume. On a GPU machine
+# without network or data packages: scripts/gpu_bundle.sh here, then `source
+# scripts/gpu_env.sh` there (the committed run staged the model and a wide-only pools file
+# by hand, the same way). Without an installed `dnd`, put src/ on PYTHONPATH.
 set -euo pipefail
 ZOO=${1:-runs/zoo-wide-gpu}
 REPORT=${2:-results/zoo-wide.md}
