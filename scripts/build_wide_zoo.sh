@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The wide zoo and the multi-task LoRA, as committed in results/zoo-wide.md.
+# The CPU wide zoo and its multi-task LoRA, as committed in results/zoo-wide-cpu.md.
 #
 #   bash scripts/build_wide_zoo.sh [ZOO_DIR] [all|zoo|multitask|gpu-rest]   (default runs/zoo-wide, all;
 #                                                                           rerun to resume)
@@ -11,8 +11,8 @@
 # OMP_NUM_THREADS=2 alone, or =1 beside another job. results/zoo-wide.md itself came from the
 # GPU run (scripts/gpu_wide_zoo.sh); this CPU zoo's table goes to results/zoo-wide-cpu.md.
 # gpu-rest trains only the wide tasks that the GPU run's committed manifest lacks
-# (results/work/zoo-wide-gpu/manifest.json), so that every task has a LoRA somewhere; JOBS=2
-# runs it as two one-thread processes.
+# (results/work/zoo-wide-gpu/manifest.json), so that every task has a LoRA somewhere. JOBS=2
+# with OMP_NUM_THREADS=1 runs any stage as two one-thread processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ZOO=${1:-runs/zoo-wide}
@@ -20,17 +20,22 @@ DND=${DND:-.venv/bin/dnd}
 PY=${PY:-.venv/bin/python}
 COMMON=(--out "$ZOO" --steps 40 --keep 5 --batch-size 8 --lr 3e-4)
 TASKS=$($PY -c "from dnd.tasks.registry import pick_tasks; print(','.join(pick_tasks('wide', None)))")
+# JOBS processes (one thread each on 2 cores) take every JOBS-th of the tasks in $1 that the
+# zoo does not hold yet, into the same zoo (its manifest is written under a lock)
+zoo_in_shares() {
+  local todo share j
+  todo=$($PY -c "import json, os, sys; p = os.path.join(sys.argv[2], 'manifest.json'); done = json.load(open(p))['tasks'] if os.path.exists(p) else {}; print(','.join(t for t in sys.argv[1].split(',') if t not in done))" "$1" "$ZOO")
+  for ((j = 0; j < ${JOBS:-1}; j++)); do
+    share=$($PY -c "import sys; t = [x for x in sys.argv[1].split(',') if x]; print(','.join(t[int(sys.argv[2])::int(sys.argv[3])]))" "$todo" $j "${JOBS:-1}")
+    [ -z "$share" ] || $DND zoo --tasks "$share" "${COMMON[@]}" --eval-n 100 &
+  done
+  wait
+}
 case "${2:-all}" in
-  zoo) $DND zoo --tasks "$TASKS" "${COMMON[@]}" --eval-n 100 ;;
+  zoo) zoo_in_shares "$TASKS" ;;
   multitask) $DND zoo --tasks wide "${COMMON[@]}" --multitask wide --multitask-factor 3 ;;
-  gpu-rest) REST=$($PY -c "import json; from dnd.tasks.registry import pick_tasks; m = json.load(open('results/work/zoo-wide-gpu/manifest.json')); print(','.join(t for t in pick_tasks('wide', None) if t not in m['tasks']))")
-       # JOBS processes (one thread each on 2 cores) take every JOBS-th task into the same zoo
-       for ((j = 0; j < ${JOBS:-1}; j++)); do
-         SHARE=$($PY -c "import sys; t = sys.argv[1].split(','); print(','.join(t[int(sys.argv[2])::int(sys.argv[3])]))" "$REST" $j ${JOBS:-1})
-         [ -z "$SHARE" ] || $DND zoo --tasks "$SHARE" "${COMMON[@]}" --eval-n 100 &
-       done
-       wait ;;
-  all) $DND zoo --tasks "$TASKS" "${COMMON[@]}" --eval-n 100
+  gpu-rest) zoo_in_shares "$($PY -c "import json; from dnd.tasks.registry import pick_tasks; m = json.load(open('results/work/zoo-wide-gpu/manifest.json')); print(','.join(t for t in pick_tasks('wide', None) if t not in m['tasks']))")" ;;
+  all) zoo_in_shares "$TASKS"
        $DND zoo --tasks wide "${COMMON[@]}" --multitask wide --multitask-factor 3 ;;
 esac
 $DND zoo --list "$ZOO" --markdown results/zoo-wide-cpu.md > /dev/null
