@@ -86,6 +86,14 @@ def check_output(path: str | os.PathLike, flag: str, kind: str, replaces: bool =
     _writable_ancestor(path / "x" if path.is_dir() else path, flag)
 
 
+def check_output_file(path: str | os.PathLike, flag: str) -> None:
+    """Refuse an output file path before any work: a directory, or a place that cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise DndError(f"{flag} {path}: is a directory, expected a file path")
+    _writable_ancestor(path, flag)
+
+
 def read_json_file(path: str | os.PathLike, what: str = "") -> object:
     """JSON from an artifact file, or a one-line error naming it."""
     path = Path(path)

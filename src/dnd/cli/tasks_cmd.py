@@ -95,18 +95,14 @@ def _rows(suite: str | None) -> list[dict]:
 def _export(path: str, names: str | None) -> int:
     from tqdm import tqdm
 
-    from pathlib import Path
-
-    from dnd.artifacts import _writable_ancestor
+    from dnd.artifacts import check_output_file
     from dnd.tasks.frozen import export_pools
     from dnd.tasks.registry import load_pools, resolve_tasks
 
     if not names:
         raise DndError("--export-pools needs --suite or --tasks (which tasks to export)")
     specs = resolve_tasks(names)
-    if Path(path).is_dir():
-        raise DndError(f"--export-pools {path}: is a directory, expected a .json file path")
-    _writable_ancestor(Path(path), "--export-pools")  # before minutes of building
+    check_output_file(path, "--export-pools")  # before minutes of building
     pools = {}
     for spec in tqdm(specs, desc="building pools", unit="task", disable=None):
         train, evals = load_pools(spec.name)
