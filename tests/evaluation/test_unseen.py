@@ -6,9 +6,10 @@ import sys
 import pytest
 import torch
 
-from dnd.evaluation.unseen import pick_tasks, random_text, state_digest
+from dnd.evaluation.unseen import random_text, state_digest
 from dnd.evaluation.unseen_report import bootstrap_ci, summarize
 from dnd.fileio import read_json
+from dnd.tasks.registry import pick_tasks
 
 TASKS = "bb_navigate,bb_implicatures"
 

@@ -103,10 +103,7 @@ def _export(path: str, names: str | None) -> int:
         raise DndError("--export-pools needs --suite or --tasks (which tasks to export)")
     specs = resolve_tasks(names)
     check_output_file(path, "--export-pools")  # before minutes of building
-    pools = {}
-    for spec in tqdm(specs, desc="building pools", unit="task", disable=None):
-        train, evals = load_pools(spec.name)
-        pools[spec.name] = (tuple(train), tuple(evals))
+    pools = {spec.name: load_pools(spec.name) for spec in tqdm(specs, desc="building pools", unit="task", disable=None)}
     export_pools(pools, path)
     n_items = sum(len(t) + len(e) for t, e in pools.values())
     print(f"{path}: pools of {len(pools)} task(s), {n_items} items (use with DND_POOLS={path})")

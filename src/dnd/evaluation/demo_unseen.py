@@ -32,8 +32,7 @@ from dnd.fileio import atomic_write, sha256_file, write_json
 from dnd.generator import config as C
 from dnd.generator.generate import GENERATION_INFO
 from dnd.generator.pretrained import resolve
-from dnd.evaluation.unseen import pick_tasks
-from dnd.tasks.registry import load_pools
+from dnd.tasks.registry import load_pools, pick_tasks
 from dnd.zoo.lora import LoraSettings
 from dnd.zoo.manifest import ADAPTER_WEIGHTS
 

@@ -42,7 +42,7 @@ from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
 from dnd.fileio import atomic_dir, read_json, write_json
 from dnd.generator.condition import ConditionEncoder, ConditionSettings
 from dnd.generator.generate import Generator
-from dnd.tasks.registry import load_pools, pick_tasks  # noqa: F401  (pick_tasks: part of this module's API)
+from dnd.tasks.registry import load_pools, pick_tasks
 from dnd.zoo import manifest as zm
 from dnd.zoo.build import INIT_SEED
 from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
@@ -151,6 +151,9 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     manifest = zm.load_manifest(zoo)
     zoo_tasks = sorted(manifest["tasks"])
     mt_entry = manifest.get("multitask", {}).get(s.multitask)
+    if not zoo_tasks and {"training_loras", "average", "nearest"} & set(s.methods):
+        raise DndError(f"--zoo {zoo}: holds no task LoRAs, needed by the training-LoRA, average and "
+                       "nearest baselines (leave them out of --methods)")
     if mt_entry is None and "multitask" in s.methods:
         raise DndError(f"--multitask {s.multitask}: not in zoo {zoo} (build it with dnd zoo --multitask)")
     gens = {name: Generator.from_pretrained(path, device=s.device) for name, path in s.generators}
@@ -167,9 +170,6 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     tok = runner.model(zoo_lora).tokenizer
     zoo_states = {t: read_adapter(zoo / manifest["tasks"][t]["full_shot"]["path"]) for t in zoo_tasks}
     sample = sorted(random.Random(s.seed).sample(zoo_tasks, min(s.sample_loras, len(zoo_tasks))))
-    if not zoo_states and {"training_loras", "average", "nearest"} & set(s.methods):
-        raise DndError(f"--zoo {zoo}: holds no task LoRAs, needed by the training-LoRA, average and "
-                       "nearest baselines (leave them out of --methods)")
     average = average_states(list(zoo_states.values())) if zoo_states else None  # the same for every task
     if mt_entry is not None:
         mt_dir = zoo / mt_entry["path"]

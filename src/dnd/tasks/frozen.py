@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Sequence
 
 from dnd.errors import DndError
 from dnd.fileio import write_json
@@ -26,16 +27,11 @@ FORMAT = "dnd-pools/1"
 Pools = tuple[tuple[Item, ...], tuple[Item, ...]]  # (train, eval)
 
 
-def export_pools(pools: dict[str, Pools], path: str) -> None:
-    """Write `pools` ({task: (train, eval)}) to `path` atomically."""
+def export_pools(pools: dict[str, tuple[Sequence[Item], Sequence[Item]]], path: str) -> None:
+    """Write `pools` ({task: (train, eval)}, as `load_pools` returns them) to `path` atomically."""
     tasks = {name: {"train": [it.to_json() for it in train], "eval": [it.to_json() for it in evals]}
              for name, (train, evals) in pools.items()}
     write_json(path, {"format": FORMAT, "tasks": tasks})
-
-
-def _item(d: dict) -> Item:
-    choices = d.get("choices")
-    return Item(prompt=d["prompt"], answer=d.get("answer"), choices=tuple(choices) if choices is not None else None)
 
 
 @functools.lru_cache(maxsize=2)
@@ -45,7 +41,7 @@ def _read(path: str) -> dict[str, Pools]:
             data = json.load(f)
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
-        return {name: (tuple(map(_item, p["train"])), tuple(map(_item, p["eval"])))
+        return {name: (tuple(map(Item.from_json, p["train"])), tuple(map(Item.from_json, p["eval"])))
                 for name, p in data["tasks"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise DndError(f"${POOLS_ENV} {path}: not a frozen-pools file ({e})") from None

@@ -32,6 +32,12 @@ class Item:
             d["choices"] = list(d["choices"])
         return {k: v for k, v in d.items() if v is not None}
 
+    @classmethod
+    def from_json(cls, d: dict) -> "Item":
+        """The inverse of `to_json` (no validation: for files dnd wrote itself)."""
+        choices = d.get("choices")
+        return cls(prompt=d["prompt"], answer=d.get("answer"), choices=tuple(choices) if choices is not None else None)
+
 
 class TaskFileError(DndError):
     """A task file that cannot be used; the message names the file and line."""
