@@ -9,6 +9,9 @@ from dnd.cli.args import positive_float, positive_int, suite_tasks
 from dnd.errors import DndError
 
 
+CALIBRATION_RULES = ("batch", "domain")  # dnd.evaluation.calibration.RULES (a test keeps them equal): no torch at start-up
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "benchmark",
@@ -17,8 +20,9 @@ def register(sub) -> None:
         "model choices): score the base model, a sample of the zoo's LoRAs (mean), their average, the nearest "
         "one by prompt embedding, the multi-task LoRA, 1-shot and k-shot ICL, a full-shot LoRA trained on the "
         "task's train pool (upper reference), every --generator conditioned on the task's unlabeled prompts, "
-        "and two controls (the first generator conditioned on another task's prompts, and on random text), "
-        "all on the same eval-pool items by log-likelihood. Writes OUT/SUITE.{json,md,png}. Resumable.",
+        "two controls (the first generator conditioned on another task's prompts, and on random text), "
+        "and label-free calibration from the same unlabeled prompts (the base model, the multi-task LoRA and every "
+        "generator), all on the same eval-pool items by log-likelihood; paired differences with intervals. Writes OUT/SUITE.{json,md,png}. Resumable.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--suite", default="unseen")
@@ -39,6 +43,8 @@ def register(sub) -> None:
     p.add_argument("--full-shot-lr", type=positive_float, default=3e-4)
     p.add_argument("--full-shot-tasks", type=positive_int, default=None,
                    help="train full-shot LoRAs for only the first N picked tasks (the costliest reference)")
+    p.add_argument("--calibration", choices=CALIBRATION_RULES, default="batch",
+                   help="rule of the calibrated methods (calibrated_domain always uses the domain rule)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="base model weights while scoring, the same for every method (bf16: faster on CPUs with "
                         "AMX; docs/benchmarks.md measures its effect)")
@@ -72,8 +78,8 @@ def run(args) -> int:
     unknown = [m for m in methods if m not in _methods()]
     if unknown or not methods:
         raise DndError(f"--methods {args.methods!r}: unknown {unknown[0] if unknown else '(empty)'}")
-    if ("dnd" in methods or "controls" in methods) and not gens:
-        raise DndError("--generator: needed for the dnd and controls methods")
+    if {"dnd", "controls", "random_text"} & set(methods) and not gens:
+        raise DndError("--generator: needed for the dnd, controls and random_text methods")
     if not Path(args.zoo, "manifest.json").exists():
         raise DndError(f"--zoo {args.zoo}: not a zoo (no manifest.json)")
     check_output(args.out, "--out", "results")
@@ -81,7 +87,7 @@ def run(args) -> int:
                           multitask=args.multitask, tasks=tasks, max_tasks=args.max_tasks, limit=args.limit,
                           methods=methods, sample_loras=args.sample_loras, shots=args.shots,
                           icl_context=args.icl_context, precision=args.precision,
-                          full_shot_tasks=args.full_shot_tasks,
+                          full_shot_tasks=args.full_shot_tasks, calibration=args.calibration,
                           device=args.device)
     s = replace(s, full_shot=replace(s.full_shot, steps=args.full_shot_steps, lr=args.full_shot_lr,
                                      device=args.device))

@@ -11,6 +11,7 @@ Both see the prompt through the same chat formatting as training (dnd.zoo.lora).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -133,33 +134,68 @@ def _requests(tok, items: list[Item], shots, max_length: int) -> list[tuple[list
     return out
 
 
+def common_prefix(seqs: list[list[int]]) -> int:
+    """Length of the longest token prefix that every sequence shares, leaving each at least
+    one token of its own (whose logits predict the first choice token)."""
+    if not seqs:
+        return 0
+    n, first = 0, seqs[0]
+    limit = min(map(len, seqs)) - 1
+    while n < limit and all(s[n] == first[n] for s in seqs):
+        n += 1
+    return n
+
+
 @torch.no_grad()
 def _logprobs_shared_prompt(model, tok, items, shots, max_length, progress):
     device = next(model.parameters()).device
+    requests = _requests(tok, items, shots, max_length)
+    # the chat template's system turn, the task's instruction and any ICL shots open every
+    # prompt alike (30% of the tokens on the unseen suite): they run once, and each item
+    # starts from a copy of their key/value cache
+    shared = common_prefix([pids for pids, _ in requests])
+    prefix_cache = None
+    if shared:
+        prefix_cache = model(input_ids=torch.tensor([requests[0][0][:shared]], device=device),
+                             use_cache=True, logits_to_keep=1).past_key_values
+    dtype = model.get_input_embeddings().weight.dtype
     scores = []
-    for pids, cids in tqdm(_requests(tok, items, shots, max_length), desc=progress or "loglik", leave=False,
-                           disable=progress is None):
-        longest = max(map(len, cids))
-        # the prompt pass needs only its last position's logits (the first choice token)
-        out = model(input_ids=torch.tensor([pids], device=device), use_cache=True, logits_to_keep=1)
-        first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # predicts each choice's first token
-        cache = out.past_key_values
-        n = len(cids)
-        cache.batch_repeat_interleave(n)
-        tail = torch.full((n, longest), tok.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((n, len(pids) + longest), dtype=torch.long)
-        attention[:, : len(pids)] = 1
-        for j, c in enumerate(cids):
-            tail[j, : len(c)] = torch.tensor(c)
-            attention[j, len(pids) : len(pids) + len(c)] = 1
-        logits = model(input_ids=tail.to(device), attention_mask=attention.to(device), past_key_values=cache).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n, longest, V): position i predicts token i + 1
-        row = []
-        for j, c in enumerate(cids):
-            lp = first[c[0]] + sum(logprobs[j, i - 1, c[i]] for i in range(1, len(c)))
+    for pids, cids in tqdm(requests, desc=progress or "loglik", leave=False, disable=progress is None):
+        own = pids[shared:]
+        out = model(input_ids=torch.tensor([own + [t for c in cids for t in c[:-1]]], device=device),
+                    **_packed_choices(len(own), [len(c) for c in cids], shared, dtype, device),
+                    past_key_values=copy.deepcopy(prefix_cache) if prefix_cache is not None else None,
+                    use_cache=prefix_cache is not None, logits_to_keep=1 + sum(len(c) - 1 for c in cids))
+        logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)  # (1 + choice tokens, V)
+        row, at = [], 1  # kept position 0: the prompt's last token, which predicts every first token
+        for c in cids:
+            lp = logprobs[0, c[0]] + sum(logprobs[at + i, c[i + 1]] for i in range(len(c) - 1))
             row.append((float(lp), len(c)))
+            at += len(c) - 1
         scores.append(row)
     return scores
+
+
+def _packed_choices(n_own: int, lengths: list[int], past: int, dtype, device) -> dict[str, torch.Tensor]:
+    """Attention mask and positions to score every choice in ONE forward pass: the sequence is
+    the item's own prompt tokens, then each choice's tokens but its last, side by side. Each
+    choice block sees the cached prefix, the whole prompt and its own earlier tokens (never
+    another choice), and its positions continue from the prompt's end, as if it were alone."""
+    blocks = [n - 1 for n in lengths]
+    q = n_own + sum(blocks)
+    allowed = torch.zeros((q, past + q), dtype=torch.bool)
+    allowed[:, :past] = True
+    allowed[:, past : past + n_own] = torch.ones(q, n_own, dtype=torch.bool).tril()  # causal over the prompt
+    positions = list(range(past, past + n_own))
+    start = n_own
+    for b in blocks:
+        allowed[start : start + b, past : past + n_own] = True
+        allowed[start : start + b, past + start : past + start + b] = torch.ones(b, b, dtype=torch.bool).tril()
+        positions += range(past + n_own, past + n_own + b)
+        start += b
+    mask = torch.zeros((1, 1, q, past + q), dtype=dtype)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return {"attention_mask": mask.to(device), "position_ids": torch.tensor([positions], device=device)}
 
 
 @torch.no_grad()
@@ -209,7 +245,7 @@ def evaluate_items(model, tok, items: list[Item], protocol: str = "loglik", shot
             best_raw = max(range(len(sc)), key=lambda c: sc[c][0])
             raw_correct += it.choices[best_raw] == it.answer
             preds.append({"prediction": it.choices[best], "correct": it.choices[best] == it.answer,
-                          "logprobs": [round(lp, 4) for lp, _ in sc]})
+                          "logprobs": [round(lp, 4) for lp, _ in sc], "norm": [round(x, 5) for x in norm]})
     correct = sum(p["correct"] for p in preds)
     n = len(items)
     return EvalResult(protocol=protocol, n=n, correct=correct, accuracy=correct / max(n, 1), ci95=wilson(correct, n),

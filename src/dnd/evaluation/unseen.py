@@ -14,8 +14,14 @@ pool; T's train pool only gives condition prompts, ICL shots and the full-shot L
     full_shot          a LoRA trained on T's own train pool (upper reference; it stays in
                        OUT/work and never enters a zoo or a generator)
     dnd:NAME           each generator, conditioned on N unlabeled prompts of T's train pool
-    shuffled, random_text  controls: the primary generator (the first) conditioned on the
-                       next scored task's prompts, and on random token strings
+    calibrated         label-free calibration (dnd.evaluation.calibration) from the same N
+                       unlabeled prompts: the base model (`calibrated`, and
+                       `calibrated_domain` with the domain-context rule), the multi-task
+                       LoRA and every generator's adapter (`...+calibrated`); tasks whose
+                       options vary per item keep their plain scores
+    shuffled           control (method `controls`): the primary generator (the first)
+                       conditioned on the next scored task's prompts
+    random_text        control: the primary generator conditioned on random token strings
 
 Resumable: each accuracy, generated adapter and full-shot LoRA is cached under
 OUT/work/SUITE; OUT/SUITE.{json,md,png} are rewritten after every task.
@@ -37,6 +43,7 @@ from dnd.assets import load_base_model
 from dnd.errors import DndError
 from dnd.evaluation import baselines
 from dnd.evaluation.adapters import AdapterModel, adapter_settings, average_states, read_adapter
+from dnd.evaluation.calibration import Calibration, calibrated_choice, estimate, label_set
 from dnd.evaluation.reproduce import Cache
 from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
 from dnd.fileio import atomic_dir, read_json, write_json
@@ -47,7 +54,8 @@ from dnd.zoo import manifest as zm
 from dnd.zoo.build import INIT_SEED
 from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
 
-METHODS = ("base", "training_loras", "average", "nearest", "multitask", "icl", "full_shot", "dnd", "controls")
+METHODS = ("base", "training_loras", "average", "nearest", "multitask", "icl", "full_shot", "dnd", "controls",
+           "random_text", "calibrated")
 FULL_SHOT_INFO = "dnd_full_shot.json"
 
 
@@ -69,6 +77,7 @@ class BenchmarkSettings:
     full_shot_tasks: int | None = None  # full-shot LoRAs for the first this many picked tasks (None: all)
     full_shot: TrainSettings = field(default_factory=lambda: TrainSettings(
         steps=40, batch_size=8, lr=3e-4, warmup_steps=4, precision="bf16"))
+    calibration: str = "batch"  # the rule of the `+calibrated` methods (`calibrated_domain`: always domain)
     seed: int = 0
     batch_size: int = 16
     precision: str = "fp32"  # of the base model while scoring (every method alike)
@@ -184,19 +193,41 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
                "settings": _settings_json(s), "base_model": manifest["base_model"], "zoo_tasks": len(zoo_tasks),
                "sampled_loras": sample, "primary": primary, "tasks": {}}
 
-    def score(task: str, tag: str, state, lora: LoraSettings, items, shots=()) -> float:
-        key = f"{CACHE_NAMES['loglik']}{'' if s.precision == 'fp32' else '-' + s.precision}/n{len(items)}/{task}/{tag}"
+    suffix = "" if s.precision == "fp32" else "-" + s.precision
+
+    def score(task: str, tag: str, state, lora: LoraSettings, items, shots=()) -> dict:
+        """The method's cached piece: accuracy, per-item correctness and choice scores."""
+        key = f"{CACHE_NAMES['loglik']}{suffix}/n{len(items)}/{task}/{tag}"
         hit = cache.get(key)
-        if hit is None:
+        if hit is None or "norm" not in hit:  # pieces cached before calibration lack the scores
             model = runner.model(lora).use(state).model
             r = evaluate_items(model, tok, items, "loglik", shots=shots, batch_size=s.batch_size,
                                max_length=max(s.icl_context, 512))
-            hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions]}
+            hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions],
+                   "norm": [p["norm"] for p in r.predictions]}
             cache.put(key, hit)
-        return hit["accuracy"]
+        return hit
 
-    def adapter_score(task, state, lora, items) -> float:
+    def adapter_score(task, state, lora, items) -> dict:
         return score(task, f"adapter_{state_digest(state)}", state, lora, items)
+
+    def calibrated(task: str, tag: str, state, lora: LoraSettings, items, hit: dict, cond: list[str],
+                   rule: str) -> dict:
+        """`hit` re-scored under the label prior that the model (with `state`) shows on the
+        unlabeled `cond` prompts; unchanged for a task whose options vary per item."""
+        labels = label_set(items)
+        if labels is None:
+            return hit
+        key = f"calib{suffix}/{task}/{tag}_{rule}_n{len(cond)}"
+        c = cache.get(key)
+        if c is None:
+            model = runner.model(lora).use(state).model
+            c = estimate(model, tok, cond, labels, rule, seed=s.seed).to_json()
+            cache.put(key, c)
+        cal = Calibration.from_json(c)
+        correct = [int(it.choices[calibrated_choice(cal, it.choices, norm)] == it.answer)
+                   for it, norm in zip(items, hit["norm"])]
+        return {"accuracy": sum(correct) / len(correct), "correct": correct}
 
     def generated(name: str, condition: str, task: str, cond_prompts: list[str]) -> dict:
         path = work / "adapters" / name / condition / task
@@ -213,8 +244,9 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
 
     def finished(task: str) -> dict | None:
         row = cache.get(f"rows/{task}")
-        same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision"), row.get("generators")) == (
-            list(s.methods), s.limit, s.precision, [n for n, _ in s.generators])
+        same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision"), row.get("generators"),
+                                    row.get("calibration_rule", "batch")) == (
+            list(s.methods), s.limit, s.precision, [n for n, _ in s.generators], s.calibration)
         return row if same and ("full_shot" in row["accuracy"]) == full_shot_due(task) else None
 
     def report() -> None:  # every task finished so far, by this run or a parallel one, in pick order
@@ -232,45 +264,66 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             print(f"benchmark: {task} has open answers; skipped (log-likelihood needs choices)", flush=True)
             continue
         acc: dict[str, float] = {}
+        per_item: dict[str, list[int]] = {}  # method -> correctness of each scored item (paired statistics)
         row = {"n_items": len(items), "methods": list(s.methods), "limit": s.limit, "precision": s.precision,
-               "generators": [n for n, _ in s.generators], "accuracy": acc}
-        if "base" in s.methods:
-            acc["base"] = score(task, "base", None, zoo_lora, items)
+               "generators": [n for n, _ in s.generators], "calibration_rule": s.calibration, "accuracy": acc,
+               "correct": per_item,
+               "calibration": "applied" if label_set(items) else "options vary per item: scored as before"}
+
+        def put(method: str, hit: dict) -> dict:
+            acc[method], per_item[method] = hit["accuracy"], hit["correct"]
+            return hit
+
+        calib = "calibrated" in s.methods
+        if "base" in s.methods or calib:
+            base = put("base", score(task, "base", None, zoo_lora, items))
+            if calib:
+                for rule, name in ((s.calibration, "calibrated"), ("domain", "calibrated_domain")):
+                    put(name, calibrated(task, "base", None, zoo_lora, items, base, prompts[task][:n_zoo_cond], rule))
         if "training_loras" in s.methods:
-            row["training_loras"] = {t: adapter_score(task, zoo_states[t], zoo_lora, items) for t in sample}
+            row["training_loras"] = {t: adapter_score(task, zoo_states[t], zoo_lora, items)["accuracy"] for t in sample}
             acc["training_lora_mean"] = sum(row["training_loras"].values()) / len(sample)
         if "average" in s.methods:
-            acc["average_lora"] = adapter_score(task, average, zoo_lora, items)
+            put("average_lora", adapter_score(task, average, zoo_lora, items))
         if "nearest" in s.methods:
             if not zoo_feats:
                 zoo_feats.update({t: encoder.cached_features([it.prompt for it in load_pools(t)[0][:n_zoo_cond]])
                                   for t in zoo_tasks})
             near, _ = baselines.nearest_task(encoder.cached_features(prompts[task]), zoo_feats)
             row["nearest_task"] = near
-            acc["nearest_lora"] = adapter_score(task, zoo_states[near], zoo_lora, items)
+            put("nearest_lora", adapter_score(task, zoo_states[near], zoo_lora, items))
         if "multitask" in s.methods:
-            acc["multitask_lora"] = adapter_score(task, *multitask, items)
+            hit = put("multitask_lora", adapter_score(task, *multitask, items))
+            if calib:
+                put("multitask_lora+calibrated", calibrated(task, f"adapter_{state_digest(multitask[0])}", *multitask,
+                                                            items, hit, prompts[task][:n_zoo_cond], s.calibration))
         if "icl" in s.methods:
             k = baselines.max_shots(tok, train_pool, items, s.icl_context, cap=s.shots)
             row["k_shots"] = k
             for name, n in (("icl_1", 1), ("icl_k", k)):
                 shots = tuple((it.prompt, it.answer) for it in train_pool[:n])
-                acc[name] = score(task, f"icl_{n}_{s.icl_context}", None, zoo_lora, items, shots)
+                put(name, score(task, f"icl_{n}_{s.icl_context}", None, zoo_lora, items, shots))
         if full_shot_due(task):
             state, info = full_shot_adapter(task, work / "full_shot" / task, zoo_lora, s.full_shot, base_model)
             row["full_shot"] = info
-            acc["full_shot"] = adapter_score(task, state, zoo_lora, items)
+            put("full_shot", adapter_score(task, state, zoo_lora, items))
         for name in gens if "dnd" in s.methods else ():
             lora = LoraSettings.from_json(gens[name].saved.get("adapter_lora", gens[name].saved["lora"]))
-            acc[f"dnd:{name}"] = adapter_score(task, generated(name, "prompts", task, prompts[task]), lora, items)
+            state = generated(name, "prompts", task, prompts[task])
+            hit = put(f"dnd:{name}", adapter_score(task, state, lora, items))
+            if calib:
+                put(f"dnd:{name}+calibrated", calibrated(task, f"adapter_{state_digest(state)}", state, lora, items,
+                                                         hit, prompts[task][: n_cond[name]], s.calibration))
         if "controls" in s.methods and primary is not None:
             lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))
             donor = scored[(scored.index(task) + 1) % len(scored)]
             row["shuffled_from"] = donor
-            acc["shuffled"] = adapter_score(task, generated(primary, f"shuffled_{donor}", task, prompts[donor]),
-                                            lora, items)
+            put("shuffled", adapter_score(task, generated(primary, f"shuffled_{donor}", task, prompts[donor]),
+                                          lora, items))
+        if "random_text" in s.methods and primary is not None:
+            lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))
             noise = random_text(tok, prompts[task], zlib.crc32(task.encode()))
-            acc["random_text"] = adapter_score(task, generated(primary, "random_text", task, noise), lora, items)
+            put("random_text", adapter_score(task, generated(primary, "random_text", task, noise), lora, items))
         cache.put(f"rows/{task}", row)
         report()
     report()

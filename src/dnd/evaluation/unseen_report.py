@@ -11,12 +11,16 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from dnd.evaluation.paired import paired_difference
 from dnd.fileio import atomic_write, write_text
 
-LABEL_FREE = ("base", "training_lora_mean", "average_lora", "nearest_lora", "multitask_lora")
+LABEL_FREE = ("base", "calibrated", "calibrated_domain", "training_lora_mean", "average_lora", "nearest_lora",
+              "multitask_lora", "multitask_lora+calibrated")
 HEADERS = {  # method -> column header; dnd:NAME columns are added per generator
-    "base": "base", "training_lora_mean": "training LoRAs (mean)", "average_lora": "average LoRA",
-    "nearest_lora": "nearest LoRA", "multitask_lora": "multi-task LoRA", "icl_1": "ICL 1-shot",
+    "base": "base", "calibrated": "calibrated base", "calibrated_domain": "calibrated base (domain rule)",
+    "training_lora_mean": "training LoRAs (mean)", "average_lora": "average LoRA",
+    "nearest_lora": "nearest LoRA", "multitask_lora": "multi-task LoRA",
+    "multitask_lora+calibrated": "multi-task LoRA + calibrated", "icl_1": "ICL 1-shot",
     "icl_k": "ICL k-shot", "full_shot": "full-shot LoRA", "shuffled": "control: shuffled",
     "random_text": "control: random text",
 }
@@ -92,6 +96,37 @@ def summarize(results: dict) -> dict:
         }
         if "true_minus_shuffled" in out:  # only where the control was run
             out["targets"]["true condition >= shuffled + 2 points"] = out["true_minus_shuffled"] >= 0.02
+    out["paired"] = comparisons(results, methods)
+    return out
+
+
+def comparison_pairs(methods: list[str], primary: str) -> list[tuple[str, str]]:
+    """(A, B) pairs the report compares on the same items: every DnD method against every
+    label-free baseline (the primary one also against its controls), and each calibration
+    against what it calibrates."""
+    free = [m for m in LABEL_FREE if m in methods]
+    pairs = [(m, b) for m in methods if m.startswith("dnd:") for b in free]
+    pairs += [(primary, c) for c in ("shuffled", "random_text") if primary in methods and c in methods]
+    pairs += [(m, m.removesuffix("+calibrated")) for m in methods
+              if m.startswith("dnd:") and m.endswith("+calibrated") and m.removesuffix("+calibrated") in methods]
+    for a, b in (("calibrated", "base"), ("calibrated_domain", "base"), ("calibrated_domain", "calibrated"),
+                 ("multitask_lora", "base"), ("multitask_lora+calibrated", "multitask_lora")):
+        if a in methods and b in methods:
+            pairs.append((a, b))
+    return list(dict.fromkeys(pairs))
+
+
+def comparisons(results: dict, methods: list[str]) -> dict:
+    """'A - B' -> paired difference over the tasks whose rows keep per-item correctness."""
+    rows = {t: r for t, r in results["tasks"].items() if "correct" in r}
+    if not rows:
+        return {}
+    out = {}
+    for a, b in comparison_pairs(methods, f"dnd:{results.get('primary')}"):
+        have = {t: r["correct"] for t, r in rows.items() if a in r["correct"] and b in r["correct"]}
+        if have:
+            d = paired_difference({t: c[a] for t, c in have.items()}, {t: c[b] for t, c in have.items()})
+            out[f"{a} - {b}"] = {"a": a, "b": b, **d.to_json()}
     return out
 
 
@@ -100,7 +135,7 @@ def _pct(x) -> str:
 
 
 def _header(m: str) -> str:
-    return f"**DnD {m[4:]}**" if m.startswith("dnd:") else HEADERS[m]
+    return f"**DnD {m[4:].replace('+', ' + ')}**" if m.startswith("dnd:") else HEADERS[m]
 
 
 def write_report(out: Path, results: dict) -> None:
@@ -144,8 +179,11 @@ def write_report(out: Path, results: dict) -> None:
                   f"{100 * d.get('margin_over_best', 0):+.1f} points; gap multi-task -> full-shot closed{' (subset)' if 'subset' in summ else ''}: "
                   f"{'–' if gap is None else f'{100 * gap:.0f}%'}; tasks won against: {wins}."]
     if "true_minus_shuffled" in summ:
-        lines += [f"- True condition minus shuffled condition: {100 * summ['true_minus_shuffled']:+.1f} points; "
-                  f"minus random text: {100 * summ.get('true_minus_random_text', 0):+.1f} points."]
+        rt = summ.get("true_minus_random_text")
+        lines += [f"- True condition minus shuffled condition: {100 * summ['true_minus_shuffled']:+.1f} points"
+                  + (f"; minus random text: {100 * rt:+.1f} points." if rt is not None else ".")]
+    if summ.get("paired"):
+        lines += _paired_lines(summ["paired"])
     if "targets" in summ:
         lines += ["", "Targets (issue 10), primary generator:", ""]
         lines += [f"- {t}: {'met' if ok else '**missed**'}" for t, ok in summ["targets"].items()]
@@ -191,3 +229,17 @@ def _chart(path: Path, results: dict, methods: list[str], summ: dict) -> None:
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
+
+
+def _paired_lines(paired: dict) -> list[str]:
+    lines = ["", "## Paired differences on the same items", "",
+             "A minus B in points, mean over tasks of the per-task difference; 95% interval from a two-level "
+             "bootstrap (tasks, then items within each task); wins/ties/losses counted over tasks. **Resolved** = "
+             "the interval excludes 0.", "", "| A | B | A - B | 95% interval | wins / ties / losses | resolved |",
+             "|---|---|---|---|---|---|"]
+    for d in paired.values():
+        lo, hi = d["ci95"]
+        lines.append(f"| {_header(d['a'])} | {_header(d['b'])} | {100 * d['mean']:+.1f} | {100 * lo:+.1f} to "
+                     f"{100 * hi:+.1f} | {d['wins']} / {d['ties']} / {d['losses']} | "
+                     f"{'**yes**' if d['resolved'] else 'no'} |")
+    return lines

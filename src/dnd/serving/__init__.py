@@ -3,5 +3,5 @@
 app.py (FastAPI app factory), tenants.py (the adapter store), nearest.py (the
 out-of-domain note), chat.py (generation with per-request adapter selection),
 openai_api.py (OpenAI-compatible routes), adapters_api.py (the adapter routes),
-page/ (the static page).
+classify_api.py (calibrated choice probabilities), page/ (the static page).
 """

@@ -1,10 +1,12 @@
-"""The adapter routes: POST/GET /v1/adapters, GET/DELETE /v1/adapters/{id},
+"""The adapter routes: POST/GET /v1/adapters, GET/PATCH/DELETE /v1/adapters/{id},
 GET /v1/adapters/{id}/download.
 
 POST takes JSON: `prompts` (a list of strings) and/or `file` ({"name": "x.jsonl" or
 "x.txt", "content": "..."}, read like `dnd generate --prompts`) and/or `description`;
-optional `name` (a label for lists) and `seed`. The answer carries the id, the timings,
-the nearest training tasks and a `far` flag (the out-of-domain warning).
+optional `name` (a label for lists), `seed` and `calibrated` (the mark that makes
+/v1/classify calibrate by default; PATCH {"calibrated": bool} changes it later). The
+answer carries the id, the timings, the nearest training tasks and a `far` flag (the
+out-of-domain warning).
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ class AdapterRequest(BaseModel):
     description: str | None = None
     name: str | None = Field(None, max_length=200)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    calibrated: bool | None = None  # mark for /v1/classify; None: as it is (False for a new adapter)
+
+
+class AdapterPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    calibrated: bool
 
 
 def parse_file(upload: FileUpload) -> list[str]:
@@ -76,7 +85,12 @@ def validate(req: AdapterRequest, limits) -> tuple[list[str], str | None]:
     if description and len(description) > limits.max_description_chars:
         raise ApiError(400, f"description: {len(description)} characters, the limit is "
                             f"{limits.max_description_chars}", "description", "description_too_long")
+    if req.calibrated and not prompts:
+        raise ApiError(400, NO_PROMPTS, "calibrated", "nothing_to_calibrate")
     return prompts, description
+
+
+NO_PROMPTS = "calibrated: the adapter has no prompts to calibrate from (it was made from a description)"
 
 
 def _generate(svc, aid: str, prompts: list[str], description: str | None, req: AdapterRequest) -> None:
@@ -107,6 +121,7 @@ def _generate(svc, aid: str, prompts: list[str], description: str | None, req: A
     info = {
         "id": aid, "name": req.name, "created": time.time(), "n_prompts": len(prompts),
         "description": description, "description_use": use if description else None, "seed": req.seed,
+        "calibrated": bool(req.calibrated),
         "generator": svc.generator_fp,
         "timings": {"generate_s": round(t1 - t0, 4), "note_s": round(t2 - t1, 4),
                     **{k: round(v, 4) for k, v in timings.items()}},
@@ -134,6 +149,8 @@ async def create_adapter(req: AdapterRequest, request: Request):
         except TimeoutError:
             raise ApiError(503, "adapter generation timed out (see --request-timeout)", None, "timeout") from None
     out = svc.store.info(aid)
+    if req.calibrated is not None and out["calibrated"] != req.calibrated:  # a cached adapter re-marked
+        out = svc.store.set_calibrated(aid, req.calibrated)
     return {**out, "cached": cached, "request_s": round(time.perf_counter() - t0, 4),
             "far_threshold": svc.settings.far_threshold}
 
@@ -146,6 +163,16 @@ def list_adapters(request: Request):
 @router.get("/v1/adapters/{aid}")
 def get_adapter(aid: str, request: Request):
     return request.app.state.svc.store.info(aid)
+
+
+@router.patch("/v1/adapters/{aid}")
+def patch_adapter(aid: str, patch: AdapterPatch, request: Request):
+    """Mark an adapter calibrated (or not): /v1/classify then calibrates by default."""
+    store = request.app.state.svc.store
+    store.require(aid)
+    if patch.calibrated and not store.prompts(aid, "id"):
+        raise ApiError(400, NO_PROMPTS, "calibrated", "nothing_to_calibrate")
+    return store.set_calibrated(aid, patch.calibrated)
 
 
 @router.get("/v1/adapters/{aid}/download")

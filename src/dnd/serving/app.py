@@ -5,7 +5,8 @@
     uvicorn.run(app, host="127.0.0.1", port=8000)
 
 Routes: the page at /, its files under /page/, GET /v1/server, the adapter routes
-(adapters_api.py) and the OpenAI-compatible routes (openai_api.py). Every error is JSON,
+(adapters_api.py), the OpenAI-compatible routes (openai_api.py) and POST /v1/classify
+(classify_api.py). Every error is JSON,
 {"error": {"message", "type", "param", "code"}}, with `param` naming the offending field.
 """
 
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dnd import __version__
 from dnd.errors import DndError
-from dnd.serving import adapters_api, openai_api
+from dnd.serving import adapters_api, classify_api, openai_api
 from dnd.serving.chat import ChatEngine
 from dnd.serving.config import ServeSettings
 from dnd.serving.errors import ApiError, error_body
@@ -35,7 +36,8 @@ PAGE_DIR = Path(__file__).parent / "page"
 
 
 class Services:
-    """What the routes share: generator, task index, adapter store, chat engine, settings."""
+    """What the routes share: generator, task index, adapter store, chat engine, prior cache,
+    settings."""
 
     def __init__(self, settings: ServeSettings):
         from dnd.assets import base_model_identity
@@ -54,6 +56,7 @@ class Services:
                                settings.note_max_tokens, shipped=Path(settings.generator) / SHIPPED_INDEX)
         self.engine = ChatEngine(self.base_name, self.generator.lora, self.store, settings.device,
                                  settings.limits.max_queue)
+        self.priors = classify_api.PriorCache()  # label priors of /v1/classify's calibration
         self.gen_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dnd-generator")
         self.started = time.time()
 
@@ -154,5 +157,6 @@ def create_app(svc: Services) -> FastAPI:
 
     app.include_router(adapters_api.router)
     app.include_router(openai_api.router)
+    app.include_router(classify_api.router)
     app.mount("/page", StaticFiles(directory=PAGE_DIR), name="page")
     return app

@@ -6,7 +6,8 @@ with the adapter disabled. All generation runs on one worker thread, one request
 time, so a weight swap and the generation that uses it can never interleave with another
 tenant's: every request gets exactly what a single-tenant run gives (greedy decoding is
 bit-identical; tested). Requests queue in arrival order; each has a deadline covering its
-wait and its generation (`max_time`).
+wait and its generation (`max_time`). Choice scoring (/v1/classify) runs on the same worker
+through `call`, so it never races a generation on the swapped weights.
 """
 
 from __future__ import annotations
@@ -88,13 +89,22 @@ class ChatEngine:
                streamer=None, cancel: threading.Event | None = None) -> Future:
         """Queue one generation (adapter None = the base model); the future gives a Completion.
         Refused with 503 when `max_queue` requests are already waiting."""
+        cancel = cancel or threading.Event()
+        return self._enqueue(self._run, adapter, input_ids, params, deadline, streamer, cancel)
+
+    def call(self, adapter: str | None, fn, deadline: float) -> Future:
+        """Queue `fn(model, tokenizer)` on the generation worker with `adapter` swapped in
+        (None = the base model), e.g. choice scoring; the future gives fn's result. It shares
+        the queue, its limit and the deadline check with generation."""
+        return self._enqueue(self._call, adapter, fn, deadline)
+
+    def _enqueue(self, task, *args) -> Future:
         with self._count_lock:
             if self._pending >= self.max_queue:
                 raise ApiError(503, f"server busy: {self._pending} requests queued (limit {self.max_queue})",
                                None, "queue_full")
             self._pending += 1
-        cancel = cancel or threading.Event()
-        return self._worker.submit(self._run, adapter, input_ids, params, deadline, streamer, cancel)
+        return self._worker.submit(task, *args)
 
     def _select(self, adapter: str | None):
         if adapter is None:
@@ -106,12 +116,25 @@ class ChatEngine:
             self._current = adapter
         return contextlib.nullcontext()
 
+    @staticmethod
+    def _timed_out() -> ApiError:
+        return ApiError(503, "request timed out while waiting for the model (see --request-timeout)", None, "timeout")
+
+    def _call(self, adapter, fn, deadline):
+        try:
+            if deadline - time.monotonic() <= 0:
+                raise self._timed_out()
+            with self._select(adapter), torch.inference_mode():
+                return fn(self.model, self.tokenizer)
+        finally:
+            with self._count_lock:
+                self._pending -= 1
+
     def _run(self, adapter, input_ids, params: GenParams, deadline, streamer, cancel) -> Completion:
         try:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or cancel.is_set():
-                raise ApiError(503, "request timed out while waiting for the model (see --request-timeout)",
-                               None, "timeout")
+                raise self._timed_out()
             with self._select(adapter), torch.inference_mode():
                 return self._generate(input_ids, params, remaining, streamer, cancel)
         finally:

@@ -3,7 +3,8 @@ DATA/adapters/<id>/, addressed by a content-derived id.
 
     DATA/adapters/dnd-<20 hex>/adapter_config.json         PEFT
                               /adapter_model.safetensors   PEFT
-                              /dnd_generation.json         where it came from, timings, note
+                              /dnd_generation.json         where it came from, timings, note,
+                                                           the `calibrated` mark (/v1/classify)
                               /dnd_prompts.json            the prompts it was generated from
 
 The id hashes the generator (its manifest of checksums), the prompts, the description and
@@ -31,7 +32,7 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file
 
-from dnd.fileio import atomic_dir, read_json, sha256_file
+from dnd.fileio import atomic_dir, read_json, sha256_file, write_json
 from dnd.serving.errors import ApiError
 from dnd.zoo.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
@@ -39,7 +40,7 @@ ID_PATTERN = re.compile(r"dnd-[0-9a-f]{20}")
 INFO_FILE = "dnd_generation.json"  # dnd.generator.generate.GENERATION_INFO
 PROMPTS_FILE = "dnd_prompts.json"
 PUBLIC_FIELDS = ("id", "name", "created", "n_prompts", "description", "description_use", "seed",
-                 "timings", "nearest", "far", "warnings", "generator_tasks", "base_model")
+                 "timings", "nearest", "far", "warnings", "generator_tasks", "base_model", "calibrated")
 
 
 def generator_fingerprint(gen_dir: str | Path) -> str:
@@ -98,8 +99,30 @@ class AdapterStore:
         p = self.require(aid, param)
         info = read_json(p / INFO_FILE)
         out = {k: info.get(k) for k in PUBLIC_FIELDS}
+        out["calibrated"] = bool(out["calibrated"])  # adapters written before the flag: False
         out["size_bytes"] = sum(f.stat().st_size for f in p.iterdir() if f.is_file())
         return out
+
+    def prompts(self, aid: str, param: str = "model") -> list[str]:
+        """The prompts the adapter was generated from (dnd_prompts.json; none for a
+        description-only adapter)."""
+        p = self.require(aid, param) / PROMPTS_FILE
+        try:
+            return list(read_json(p).get("prompts") or [])
+        except (OSError, ValueError, AttributeError):
+            return []
+
+    def set_calibrated(self, aid: str, calibrated: bool, param: str = "id") -> dict:
+        """Mark the adapter calibrated (or not) in its dnd_generation.json (rewritten
+        atomically); its public record after the change."""
+        p = self.require(aid, param)
+        with self._lock:
+            if not (p / INFO_FILE).is_file():  # deleted meanwhile
+                raise ApiError(404, f"{param}: no adapter {aid!r}", param, "adapter_not_found")
+            info = read_json(p / INFO_FILE)
+            if info.get("calibrated") != calibrated:
+                write_json(p / INFO_FILE, {**info, "calibrated": calibrated})
+        return self.info(aid, param)
 
     def list(self) -> list[dict]:
         """Every usable adapter, newest first (directories of another base model are skipped)."""
@@ -121,8 +144,8 @@ class AdapterStore:
     def delete(self, aid: str) -> None:
         p = self.require(aid)
         gone = self.root / f".{aid}.deleted-{uuid.uuid4().hex[:8]}"
-        os.replace(p, gone)  # atomic: readers see the whole adapter or none of it
-        with self._lock:
+        with self._lock:  # not while set_calibrated rewrites a file in it
+            os.replace(p, gone)  # atomic: readers see the whole adapter or none of it
             self._states.pop(aid, None)
         shutil.rmtree(gone, ignore_errors=True)
 

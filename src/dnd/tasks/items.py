@@ -43,8 +43,9 @@ class TaskFileError(DndError):
     """A task file that cannot be used; the message names the file and line."""
 
 
-def load_task_file(path: str | Path) -> list[Item]:
-    """Read a .jsonl or .txt task file, validating every row (see module docstring)."""
+def load_task_file(path: str | Path, choices_need_answer: bool = True) -> list[Item]:
+    """Read a .jsonl or .txt task file, validating every row (see module docstring).
+    `choices_need_answer=False` accepts unlabeled rows with choices (calibration prompts)."""
     path = Path(path)
     if not path.exists():
         raise TaskFileError(f"{path}: no such file")
@@ -57,7 +58,8 @@ def load_task_file(path: str | Path) -> list[Item]:
     if path.suffix == ".txt":
         items = [Item(prompt=line.strip()) for line in text.splitlines() if line.strip()]
     elif path.suffix in (".jsonl", ".json"):
-        items = [_parse_row(path, n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        items = [_parse_row(path, n, line, choices_need_answer) for n, line in enumerate(text.splitlines(), 1)
+                 if line.strip()]
     else:
         raise TaskFileError(f"{path}: unknown extension {path.suffix!r}, expected .jsonl or .txt")
     if not items:
@@ -65,7 +67,7 @@ def load_task_file(path: str | Path) -> list[Item]:
     return items
 
 
-def _parse_row(path: Path, n: int, line: str) -> Item:
+def _parse_row(path: Path, n: int, line: str, choices_need_answer: bool = True) -> Item:
     where = f"{path}:{n}"
     try:
         row = json.loads(line)
@@ -83,9 +85,9 @@ def _parse_row(path: Path, n: int, line: str) -> Item:
     if choices is not None:
         if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
             raise TaskFileError(f"{where}: 'choices' must be a non-empty list of strings")
-        if answer is None:
+        if answer is None and choices_need_answer:
             raise TaskFileError(f"{where}: 'choices' given without 'answer'")
-        if answer not in choices:
+        if answer is not None and answer not in choices:
             raise TaskFileError(f"{where}: answer {answer!r} is not among choices {choices}")
         choices = tuple(choices)
     return Item(prompt=prompt, answer=answer, choices=choices)
