@@ -54,17 +54,30 @@ def test_benchmark_end_to_end_and_cache(tmp_path, zoo_and_generator, tiny_genera
     for task, row in results["tasks"].items():
         assert set(row["accuracy"]) == {"base", "training_lora_mean", "average_lora", "nearest_lora", "multitask_lora",
                                         "icl_1", "icl_k", "full_shot", "dnd:res", "dnd:basis", "shuffled",
-                                        "random_text"}
+                                        "random_text", "calibrated", "calibrated_domain", "multitask_lora+calibrated",
+                                        "dnd:res+calibrated", "dnd:basis+calibrated"}
         assert all(0.0 <= v <= 1.0 for v in row["accuracy"].values())
+        assert row["calibration"] == "applied"  # yes/no tasks: one label set
+        # per-item correctness of every method but the training-LoRA mean, for paired statistics
+        assert set(row["correct"]) == set(row["accuracy"]) - {"training_lora_mean"}
+        assert all(len(c) == 4 and sum(c) / 4 == row["accuracy"][m] for m, c in row["correct"].items())
         assert row["nearest_task"] in ("sst2", "boolq") and row["n_items"] == 4
         assert row["full_shot"]["steps"] == 2 and row["full_shot"]["final_loss"] > 0
     nxt = picked[picked.index("bb_navigate") + 1]
     assert results["tasks"]["bb_navigate"]["shuffled_from"] == nxt  # the next task in the pick order
     summ = results["summary"]
     assert summ["n_tasks"] == 2 and summ["best_label_free"] in summ["mean"]
-    assert set(summ["dnd"]) == {"dnd:res", "dnd:basis"} and "true_minus_shuffled" in summ
+    assert set(summ["dnd"]) == {"dnd:res", "dnd:basis", "dnd:res+calibrated", "dnd:basis+calibrated"}
+    assert "true_minus_shuffled" in summ
+    paired = summ["paired"]
+    for key in ("dnd:res - base", "dnd:res - calibrated", "dnd:res - nearest_lora", "dnd:res - shuffled",
+                "dnd:basis+calibrated - dnd:basis", "calibrated - base", "multitask_lora+calibrated - multitask_lora"):
+        d = paired[key]
+        assert d["n_tasks"] == 2 and d["n_items"] == 8 and d["wins"] + d["ties"] + d["losses"] == 2
+        assert d["ci95"][0] <= d["mean"] <= d["ci95"][1]
     md = (out / "unseen.md").read_text()
     assert "DnD res" in md and "control: shuffled" in md and "Targets" in md
+    assert "## Paired differences on the same items" in md and "DnD res + calibrated" in md
     assert (out / "unseen.png").stat().st_size > 0
     # the residual generator wrote its reference's ranks plus its own
     cfg = read_json(out / "work" / "unseen" / "adapters" / "res" / "prompts" / "bb_navigate" / "adapter_config.json")
