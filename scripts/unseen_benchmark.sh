@@ -22,6 +22,7 @@ LIMIT=${LIMIT:-100}
 JOBS=${JOBS:-2}
 OUT=${OUT:-results}
 DEVICE=${DEVICE:-cpu}
+PROTOCOL=${PROTOCOL:-loglik}   # generate: greedy answers, reported as SUITE-generate.* (no calibration)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 DND=${DND:-.venv/bin/dnd}
 PY=${PY:-.venv/bin/python}
@@ -46,13 +47,14 @@ run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes over the suite's ta
     for ((i = j; i < ${#tasks[@]}; i += JOBS)); do mine+=("${tasks[i]}"); done
     local list; list=$(IFS=,; echo "${mine[*]}")
     $DND benchmark --suite "$suite" --max-tasks "$max" --tasks "$list" --zoo "$ZOO" --out "$OUT" \
-      --limit "$LIMIT" --precision bf16 --device "$DEVICE" --methods "$METHODS" "${GEN_FLAGS[@]}" "$@" &
+      --limit "$LIMIT" --precision bf16 --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" \
+      "${GEN_FLAGS[@]}" "$@" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
   # one more pass over every task (all cached by now) writes the report with the whole command
   $DND benchmark --suite "$suite" --max-tasks "$max" --zoo "$ZOO" --out "$OUT" --limit "$LIMIT" \
-    --precision bf16 --device "$DEVICE" --methods "$METHODS" "${GEN_FLAGS[@]}" "$@"
+    --precision bf16 --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" "${GEN_FLAGS[@]}" "$@"
 }
 
 rule() {  # the calibration rule chosen on wide_val

@@ -65,3 +65,24 @@ def test_generation_budget_fits_the_longest_choice(tiny_model):
     ending = "then she picks up the brush and slowly paints the whole fence a bright shade of red"
     long_item = Item(prompt="How does it end?", answer=ending, choices=(ending, "no"))
     assert new_token_budget(tok, ITEMS + [long_item]) == len(tok(ending, add_special_tokens=False)["input_ids"]) + 2
+
+
+def test_common_prefix_and_packed_choices_agree_with_separate_passes(tiny_model):
+    """The shared prefix (chat template + a common instruction) runs once and the choices are
+    packed into one pass: the scores equal scoring each item alone without either trick."""
+    from dnd.evaluation.scoring import common_prefix
+
+    assert common_prefix([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert common_prefix([[1, 2], [1, 2]]) == 1  # each keeps a token of its own
+    assert common_prefix([]) == 0
+    model, tok = load_base_model(tiny_model)
+    items = [Item(prompt=f"Answer the question. {q}", answer="yes", choices=("yes", "no way", "a big brown dog"))
+             for q in ("Is fire hot?", "Is ice hot?", "Are dogs animals?")]
+    ids = [tok(format_prompt(tok, it.prompt), add_special_tokens=False)["input_ids"] for it in items]
+    assert common_prefix(ids) > 5  # the system turn and the instruction
+    together = choice_logprobs(model, tok, items, share_prompt=True)
+    alone = [choice_logprobs(model, tok, [it], share_prompt=True, share_prefix=False)[0] for it in items]
+    rows = choice_logprobs(model, tok, items, share_prompt=False, batch_size=2)
+    for a, b, c in zip(together, alone, rows):
+        assert [n for _, n in a] == [n for _, n in b] == [n for _, n in c]
+        assert all(abs(x - y) < 1e-4 and abs(x - z) < 1e-4 for (x, _), (y, _), (z, _) in zip(a, b, c))

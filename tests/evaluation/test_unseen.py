@@ -182,3 +182,25 @@ def test_summary_of_a_method_scored_on_a_subset():
     assert "full_shot" not in s["mean"] and s["mean"]["dnd:g"] == pytest.approx(0.45)
     assert s["subset"]["tasks"] == ["a"] and s["subset"]["mean"]["dnd:g"] == pytest.approx(0.7)
     assert s["dnd"]["dnd:g"]["gap_closed"] == pytest.approx(0.5)  # (0.7 - 0.5) / (0.9 - 0.5), on task a only
+
+
+def test_generate_protocol_reports_beside_loglik(tmp_path, zoo_and_generator):
+    """--protocol generate: greedy answers, its own report and rows; calibration is loglik-only."""
+    zoo, gen = zoo_and_generator
+    common = ("benchmark", "--suite", "unseen", "--tasks", "bb_navigate", "--zoo", str(zoo), "--multitask", "mt",
+              "--generator", f"res={gen}", "--limit", "3", "--out", str(tmp_path / "r"),
+              "--methods", "base,multitask,dnd,calibrated")
+    r = dnd(*common, "--protocol", "generate")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "unseen-generate.md" in r.stdout and not (tmp_path / "r" / "unseen.json").exists()
+    results = read_json(tmp_path / "r" / "unseen-generate.json")
+    row = results["tasks"]["bb_navigate"]
+    assert results["protocol"] == "generate" and row["protocol"] == "generate"
+    assert set(row["accuracy"]) == {"base", "multitask_lora", "dnd:res"}
+    assert "greedy decoding" in (tmp_path / "r" / "unseen-generate.md").read_text()
+    r = dnd(*common)  # the loglik run beside it keeps its own rows
+    assert r.returncode == 0, r.stderr[-3000:]
+    loglik = read_json(tmp_path / "r" / "unseen.json")["tasks"]["bb_navigate"]
+    assert "calibrated" in loglik["accuracy"] and "protocol" not in loglik
+    cached = sorted(p.parent.name for p in (tmp_path / "r" / "work" / "unseen" / "cache").glob("*/bb_navigate.json"))
+    assert cached == ["rows", "rows-generate"]

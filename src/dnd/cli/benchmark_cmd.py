@@ -43,6 +43,9 @@ def register(sub) -> None:
     p.add_argument("--full-shot-lr", type=positive_float, default=3e-4)
     p.add_argument("--full-shot-tasks", type=positive_int, default=None,
                    help="train full-shot LoRAs for only the first N picked tasks (the costliest reference)")
+    p.add_argument("--protocol", choices=("loglik", "generate"), default="loglik",
+                   help="loglik: the choice with the highest log-likelihood (OUT/SUITE.*); generate: greedy answers, "
+                        "exact match, open-answer tasks included, no calibration (OUT/SUITE-generate.*)")
     p.add_argument("--calibration", choices=CALIBRATION_RULES, default="batch",
                    help="rule of the calibrated methods (calibrated_domain always uses the domain rule)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -88,10 +91,11 @@ def run(args) -> int:
                           methods=methods, sample_loras=args.sample_loras, shots=args.shots,
                           icl_context=args.icl_context, precision=args.precision,
                           full_shot_tasks=args.full_shot_tasks, calibration=args.calibration,
+                          protocol=args.protocol,
                           device=args.device)
     s = replace(s, full_shot=replace(s.full_shot, steps=args.full_shot_steps, lr=args.full_shot_lr,
                                      device=args.device))
     command = "dnd " + " ".join(shlex.quote(a) for a in args.argv)
     results = run_benchmark(s, command=command)
-    print(f"wrote {args.out}/{args.suite}.md, .json, .png ({len(results['tasks'])} task(s))")
+    print(f"wrote {args.out}/{results['name']}.md, .json, .png ({len(results['tasks'])} task(s))")
     return 0

@@ -12,18 +12,21 @@ def register(sub) -> None:
     p = sub.add_parser(
         "demo",
         help="adapters for three never-trained BIG-bench tasks from their unlabeled prompts, scored against "
-        "the base model and the multi-task LoRA (minutes on 2 CPU cores); --from-scratch: the whole pipeline",
+        "the base model (plain and calibrated) and the multi-task LoRA (minutes on 2 CPU cores); "
+        "--from-scratch: the whole pipeline",
         description="Default: with the shipped generator, generates an adapter for each of three unseen "
         "BIG-bench tasks (the first task of each of the first three domains of suite `unseen`) from 32 "
-        "unlabeled train-pool prompts, scores base model, DnD and the multi-task LoRA on the first 30 "
-        "eval-pool items (log-likelihood), shows one prompt answered by the base model and the adapter, and "
+        "unlabeled train-pool prompts, scores base model, DnD and the multi-task LoRA on the first 100 "
+        "eval-pool items (log-likelihood), base model and DnD also with batch calibration from the same 32 "
+        "unlabeled prompts (tasks whose options vary per item: not calibrated), shows one prompt answered by "
+        "the base model and the adapter, and "
         "writes demo.png. --from-scratch instead builds a small zoo, trains a generator with RTE held out and "
         "compares base, DnD and the training-LoRA mean on RTE (~10-15 min). A rerun reuses everything cached.",
     )
     p.add_argument("--out", default=None,
                    help="working directory (default: $DND_CACHE/demo-unseen; --from-scratch: $DND_CACHE/demo)")
     p.add_argument("--limit", type=positive_int, default=None,
-                   help="scored eval-pool items per task (default 30, as results/unseen.md; --from-scratch: 80)")
+                   help="scored eval-pool items per task (default 100, as results/unseen.md; --from-scratch: 80)")
     p.add_argument("--generator", default=None, metavar="GEN_DIR",
                    help="a trained generator instead of the shipped one")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
@@ -40,7 +43,7 @@ def run(args) -> int:
 
         if args.base_model != DEFAULT_BASE_MODEL:
             raise DndError("--base-model: only with --from-scratch (the demo uses the generator's own base model)")
-        run_unseen_demo(UnseenDemoSettings(out=args.out, generator=args.generator, limit=args.limit or 30,
+        run_unseen_demo(UnseenDemoSettings(out=args.out, generator=args.generator, limit=args.limit or 100,
                                            precision=args.precision or "bf16"))
         return 0
     from dnd.evaluation.demo import DemoSettings, run_demo

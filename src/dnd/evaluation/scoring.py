@@ -108,12 +108,15 @@ def generate_answers(model, tok, items: list[Item], shots=(), batch_size: int = 
 
 
 def choice_logprobs(model, tok, items: list[Item], shots=(), batch_size: int = 16, max_length: int = 2048,
-                    progress: str | None = None, share_prompt: bool | None = None) -> list[list[tuple[float, int]]]:
+                    progress: str | None = None, share_prompt: bool | None = None,
+                    share_prefix: bool = True) -> list[list[tuple[float, int]]]:
     """For every item and choice: (sum of log-probs of the choice tokens, number of tokens).
 
     Two strategies give the same numbers (tests check it) at different costs:
-      share_prompt=True   the prompt runs once per item and its key/value cache serves all
-                          of the item's choices; best where compute is the limit (CPU)
+      share_prompt=True   one forward pass per item scores all of its choices (packed side
+                          by side after the prompt, each seeing only the prompt and itself),
+                          and the token prefix every item shares runs once (`share_prefix`);
+                          best where compute is the limit (CPU)
       share_prompt=False  every (prompt + choice) is one row of a left-padded batch of up
                           to `batch_size` rows; best where kernel launches are (GPU)
     None picks by the model's device.
@@ -121,7 +124,7 @@ def choice_logprobs(model, tok, items: list[Item], shots=(), batch_size: int = 1
     if share_prompt is None:
         share_prompt = next(model.parameters()).device.type == "cpu"
     if share_prompt:
-        return _logprobs_shared_prompt(model, tok, items, shots, max_length, progress)
+        return _logprobs_shared_prompt(model, tok, items, shots, max_length, progress, share_prefix)
     return _logprobs_batched(model, tok, items, shots, batch_size, max_length, progress)
 
 
@@ -147,13 +150,13 @@ def common_prefix(seqs: list[list[int]]) -> int:
 
 
 @torch.no_grad()
-def _logprobs_shared_prompt(model, tok, items, shots, max_length, progress):
+def _logprobs_shared_prompt(model, tok, items, shots, max_length, progress, share_prefix=True):
     device = next(model.parameters()).device
     requests = _requests(tok, items, shots, max_length)
     # the chat template's system turn, the task's instruction and any ICL shots open every
     # prompt alike (30% of the tokens on the unseen suite): they run once, and each item
     # starts from a copy of their key/value cache
-    shared = common_prefix([pids for pids, _ in requests])
+    shared = common_prefix([pids for pids, _ in requests]) if share_prefix else 0
     prefix_cache = None
     if shared:
         prefix_cache = model(input_ids=torch.tensor([requests[0][0][:shared]], device=device),

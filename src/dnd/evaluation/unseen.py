@@ -78,6 +78,7 @@ class BenchmarkSettings:
     full_shot: TrainSettings = field(default_factory=lambda: TrainSettings(
         steps=40, batch_size=8, lr=3e-4, warmup_steps=4, precision="bf16"))
     calibration: str = "batch"  # the rule of the `+calibrated` methods (`calibrated_domain`: always domain)
+    protocol: str = "loglik"  # or "generate" (greedy answers; no calibration): reported as SUITE-generate.*
     seed: int = 0
     batch_size: int = 16
     precision: str = "fp32"  # of the base model while scoring (every method alike)
@@ -157,6 +158,9 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     out, zoo = Path(s.out), Path(s.zoo)
     work = out / "work" / s.suite
     cache = Cache(work)
+    loglik = s.protocol == "loglik"
+    rows_key = "rows" if loglik else f"rows-{s.protocol}"
+    report_name = s.suite if loglik else f"{s.suite}-{s.protocol}"
     manifest = zm.load_manifest(zoo)
     zoo_tasks = sorted(manifest["tasks"])
     mt_entry = manifest.get("multitask", {}).get(s.multitask)
@@ -189,7 +193,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     n_cond = {name: g.config.condition.n_prompts for name, g in gens.items()}
     n_zoo_cond = max(n_cond.values(), default=32)
     prompts = {t: [it.prompt for it in load_pools(t)[0][:n_zoo_cond]] for t in scored}
-    results = {"suite": s.suite, "command": command, "date": time.strftime("%Y-%m-%d"),
+    results = {"suite": s.suite, "protocol": s.protocol, "name": report_name, "command": command, "date": time.strftime("%Y-%m-%d"),
                "settings": _settings_json(s), "base_model": manifest["base_model"], "zoo_tasks": len(zoo_tasks),
                "sampled_loras": sample, "primary": primary, "tasks": {}}
 
@@ -197,14 +201,15 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
 
     def score(task: str, tag: str, state, lora: LoraSettings, items, shots=()) -> dict:
         """The method's cached piece: accuracy, per-item correctness and choice scores."""
-        key = f"{CACHE_NAMES['loglik']}{suffix}/n{len(items)}/{task}/{tag}"
+        key = f"{CACHE_NAMES[s.protocol]}{suffix}/n{len(items)}/{task}/{tag}"
         hit = cache.get(key)
-        if hit is None or "norm" not in hit:  # pieces cached before calibration lack the scores
+        if hit is None or (loglik and "norm" not in hit):  # pieces cached before calibration lack the scores
             model = runner.model(lora).use(state).model
-            r = evaluate_items(model, tok, items, "loglik", shots=shots, batch_size=s.batch_size,
+            r = evaluate_items(model, tok, items, s.protocol, shots=shots, batch_size=s.batch_size,
                                max_length=max(s.icl_context, 512))
-            hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions],
-                   "norm": [p["norm"] for p in r.predictions]}
+            hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions]}
+            if loglik:
+                hit["norm"] = [p["norm"] for p in r.predictions]
             cache.put(key, hit)
         return hit
 
@@ -243,7 +248,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
         return "full_shot" in s.methods and scored.index(task) < (s.full_shot_tasks or len(scored))
 
     def finished(task: str) -> dict | None:
-        row = cache.get(f"rows/{task}")
+        row = cache.get(f"{rows_key}/{task}")
         same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision"), row.get("generators"),
                                     row.get("calibration_rule", "batch")) == (
             list(s.methods), s.limit, s.precision, [n for n, _ in s.generators], s.calibration)
@@ -252,7 +257,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     def report() -> None:  # every task finished so far, by this run or a parallel one, in pick order
         results["tasks"] = {t: r for t in scored if (r := finished(t)) is not None}
         results["summary"] = summarize(results)
-        write_json(out / f"{s.suite}.json", results)
+        write_json(out / f"{report_name}.json", results)
         write_report(out, results)
 
     for task in tqdm(mine, desc=f"benchmark {s.suite}", unit="task"):
@@ -260,7 +265,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             continue
         train_pool, eval_pool = load_pools(task)
         items = eval_pool[: s.limit] if s.limit else eval_pool
-        if not all(it.choices for it in items):
+        if loglik and not all(it.choices for it in items):
             print(f"benchmark: {task} has open answers; skipped (log-likelihood needs choices)", flush=True)
             continue
         acc: dict[str, float] = {}
@@ -269,12 +274,14 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
                "generators": [n for n, _ in s.generators], "calibration_rule": s.calibration, "accuracy": acc,
                "correct": per_item,
                "calibration": "applied" if label_set(items) else "options vary per item: scored as before"}
+        if not loglik:
+            row["protocol"] = s.protocol
 
         def put(method: str, hit: dict) -> dict:
             acc[method], per_item[method] = hit["accuracy"], hit["correct"]
             return hit
 
-        calib = "calibrated" in s.methods
+        calib = "calibrated" in s.methods and loglik  # calibration re-weighs choice log-likelihoods
         if "base" in s.methods or calib:
             base = put("base", score(task, "base", None, zoo_lora, items))
             if calib:
@@ -324,7 +331,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))
             noise = random_text(tok, prompts[task], zlib.crc32(task.encode()))
             put("random_text", adapter_score(task, generated(primary, "random_text", task, noise), lora, items))
-        cache.put(f"rows/{task}", row)
+        cache.put(f"{rows_key}/{task}", row)
         report()
     report()
     return results

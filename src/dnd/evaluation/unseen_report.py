@@ -147,7 +147,9 @@ def write_report(out: Path, results: dict) -> None:
     lines = [f"# Unseen-task benchmark: suite `{results['suite']}`", "",
              f"Date: {results['date']}. Command:", "", f"```\n{results['command']}\n```", "",
              f"Base model `{results['base_model']['name']}`. {summ['n_tasks']} tasks, each scored on the first "
-             f"{s['limit'] or 'all'} items of its eval pool by the log-likelihood of the choices (length-normalized), "
+             f"{s['limit'] or 'all'} items of its eval pool " + (
+                 "by greedy decoding, the extracted answer exact-matched against the label, "
+                 if s.get("protocol") == "generate" else "by the log-likelihood of the choices (length-normalized), ") +
              f"base model weights in {s.get('precision', 'fp32')} for every method. " +
              (f"Generators: {', '.join(f'`{n}` ({p})' for n, p in s['generators'])}; the controls use "
               f"`{results['primary']}`. " if s["generators"] else "No generator in this run. ") +
@@ -205,8 +207,9 @@ def write_report(out: Path, results: dict) -> None:
             if f:
                 lines.append(f"| {task} | {f['train_items']} | {f['steps']} | {f['final_loss']} | {f['wall_time_s']} |")
     lines.append("")
-    write_text(out / f"{results['suite']}.md", "\n".join(lines))
-    _chart(out / f"{results['suite']}.png", results, methods, summ)
+    name = results.get("name", results["suite"])
+    write_text(out / f"{name}.md", "\n".join(lines))
+    _chart(out / f"{name}.png", results, methods, summ)
 
 
 def _chart(path: Path, results: dict, methods: list[str], summ: dict) -> None:
