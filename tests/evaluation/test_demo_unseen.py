@@ -86,7 +86,8 @@ def test_demo_calibrates_like_the_benchmark_from_the_cached_scores(tiny_residual
     for plain, column, state in (("base", "calibrated", None), ("dnd", "dnd+calibrated", dnd_state)):
         cal = estimate(run.use(state).model, run.tokenizer, prompts, label_set(items), "batch", seed=0)
         _, piece = _cached(demo, "loglik", "sst2", plain)
-        want = [int(it.choices[calibrated_choice(cal, it.choices, n)] == it.answer) for it, n in zip(items, piece["norm"])]
+        want = [int(it.choices[calibrated_choice(cal, it.choices, n)] == it.answer)
+                for it, n in zip(items, piece["norm"])]
         assert sst2[column]["calibration"]["prior"] == list(cal.prior) and sst2[column]["correct"] == want
         assert sst2[column]["accuracy"] == sum(want) / 4 and sst2[plain]["correct"] == piece["correct"]
         assert _cached(demo, "calib", "sst2", plain)[1] == cal.to_json()  # each prior under its own key
