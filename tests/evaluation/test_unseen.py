@@ -78,6 +78,9 @@ def test_benchmark_end_to_end_and_cache(tmp_path, zoo_and_generator, tiny_genera
     md = (out / "unseen.md").read_text()
     assert "DnD res" in md and "control: shuffled" in md and "Targets" in md
     assert "## Paired differences on the same items" in md and "DnD res + calibrated" in md
+    targets = summ["paired_targets"]  # the primary generator, plain and calibrated, and its control
+    assert len(targets) == 5 and all(isinstance(v, bool) for v in targets.values())
+    assert "Targets (issue 21)" in md
     assert (out / "unseen.png").stat().st_size > 0
     # the residual generator wrote its reference's ranks plus its own
     cfg = read_json(out / "work" / "unseen" / "adapters" / "res" / "prompts" / "bb_navigate" / "adapter_config.json")
