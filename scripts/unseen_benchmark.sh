@@ -12,8 +12,8 @@
 # mean there beats batch calibration's, else batch (unseen is never looked at for it).
 # ZOO (default runs/zoo-shipped-ref) is built from the shipped generator's reference when
 # missing. Generators: the shipped one, then those of GENS (runs/unseen/generators) that exist.
-# JOBS (default 2) one-thread processes each take every JOBS-th task; they share the cache, so
-# a rerun resumes (kill -9 safe) and the last one to finish writes the complete report.
+# JOBS (default 2) one-thread processes share the tasks as they go (each locks the task it
+# scores) and the cache, so a rerun resumes (kill -9 safe); a last pass writes the report.
 set -euo pipefail
 WHICH=${1:-all}
 ZOO=${ZOO:-runs/zoo-shipped-ref}
@@ -43,8 +43,10 @@ run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes over the suite's ta
   mapfile -t tasks < <($PY -c "from dnd.tasks.registry import pick_tasks; print('\n'.join(pick_tasks('$suite', $max)))")
   local pids=()
   for ((j = 0; j < JOBS; j++)); do
-    local mine=()
-    for ((i = j; i < ${#tasks[@]}; i += JOBS)); do mine+=("${tasks[i]}"); done
+    # every process gets every task, starting at its own offset; a task being scored is
+    # locked (dnd.evaluation.unseen.task_claim), so the others pass on to the next one
+    local start=$((j * ${#tasks[@]} / JOBS))
+    local mine=("${tasks[@]:start}" "${tasks[@]:0:start}")
     local list; list=$(IFS=,; echo "${mine[*]}")
     $DND benchmark --suite "$suite" --max-tasks "$max" --tasks "$list" --zoo "$ZOO" --out "$OUT" \
       --limit "$LIMIT" --precision bf16 --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" \

@@ -207,3 +207,25 @@ def test_generate_protocol_reports_beside_loglik(tmp_path, zoo_and_generator):
     assert "calibrated" in loglik["accuracy"] and "protocol" not in loglik
     cached = sorted(p.parent.name for p in (tmp_path / "r" / "work" / "unseen" / "cache").glob("*/bb_navigate.json"))
     assert cached == ["rows", "rows-generate"]
+
+
+def test_task_claim_is_exclusive_across_processes(tmp_path):
+    """Two runs over the same tasks share them: a task locked by one process is passed over
+    by another (and the lock goes with the process)."""
+    from dnd.evaluation.unseen import task_claim
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from dnd.evaluation.unseen import task_claim\n"
+        f"with task_claim(Path({str(tmp_path)!r}), 'a', wait=False) as got:\n"
+        "    print(got, flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        with task_claim(tmp_path, "a", wait=False) as got:
+            assert got is False
+        with task_claim(tmp_path, "b", wait=False) as got:
+            assert got is True
+    finally:
+        holder.kill()
+        holder.wait()
+    with task_claim(tmp_path, "a", wait=False) as got:  # released when its holder died
+        assert got is True

@@ -29,6 +29,8 @@ OUT/work/SUITE; OUT/SUITE.{json,md,png} are rewritten after every task.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import random
 import time
@@ -141,6 +143,23 @@ class Runner:
         if key not in self._models:
             self._models[key] = AdapterModel(self.base_model, lora, self.device, self.precision)
         return self._models[key]
+
+
+@contextlib.contextmanager
+def task_claim(work: Path, task: str, wait: bool):
+    """An exclusive lock on `task` while one process scores it (the OS drops it when the
+    process ends, kill -9 included): parallel runs over the same task list share the tasks as
+    they go instead of splitting them in advance. Yields False where another process holds
+    it and `wait` is False."""
+    path = work / "claims" / f"{task}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:  # "a": the lock file is never written, its time never changes
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 def check_unseen(scored: list[str], trained: dict[str, list[str]]) -> None:
@@ -260,14 +279,13 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
         write_json(out / f"{report_name}.json", results)
         write_report(out, results)
 
-    for task in tqdm(mine, desc=f"benchmark {s.suite}", unit="task"):
-        if finished(task) is not None:
-            continue
+    def run_task(task: str) -> None:
+        """Score every method on `task`, cache its row and rewrite the report."""
         train_pool, eval_pool = load_pools(task)
         items = eval_pool[: s.limit] if s.limit else eval_pool
         if loglik and not all(it.choices for it in items):
             print(f"benchmark: {task} has open answers; skipped (log-likelihood needs choices)", flush=True)
-            continue
+            return
         acc: dict[str, float] = {}
         per_item: dict[str, list[int]] = {}  # method -> correctness of each scored item (paired statistics)
         row = {"n_items": len(items), "methods": list(s.methods), "limit": s.limit, "precision": s.precision,
@@ -333,6 +351,18 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             put("random_text", adapter_score(task, generated(primary, "random_text", task, noise), lora, items))
         cache.put(f"{rows_key}/{task}", row)
         report()
+
+    deferred = []  # tasks another process is scoring right now: come back to them at the end
+    for task in tqdm(mine, desc=f"benchmark {s.suite}", unit="task"):
+        with task_claim(work, task, wait=False) as mine_now:
+            if not mine_now:
+                deferred.append(task)
+            elif finished(task) is None:
+                run_task(task)
+    for task in deferred:  # wait for the other process; score what it left unfinished (killed)
+        with task_claim(work, task, wait=True):
+            if finished(task) is None:
+                run_task(task)
     report()
     return results
 
