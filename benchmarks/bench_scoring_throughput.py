@@ -48,6 +48,7 @@ def old_scorer():
     path.write_text(r.stdout)
     spec = importlib.util.spec_from_file_location("scoring_before", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
