@@ -17,7 +17,6 @@ Training features stay float32.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from dataclasses import asdict, dataclass
@@ -86,11 +85,9 @@ class ConditionEncoder:
 
     @property
     def bf16_model(self):
-        """A bfloat16 copy of the encoder (the float32 one is shared and stays as it is)."""
-        key = (self.settings.encoder, self.device)
-        if key not in _BF16_ENCODERS:
-            _BF16_ENCODERS[key] = copy.deepcopy(self.model).to(torch.bfloat16)
-        return _BF16_ENCODERS[key]
+        """A bfloat16 copy of the encoder (the float32 one is shared and stays as it is);
+        generation loads only this one."""
+        return load_encoder(self.settings.encoder, self.device, dtype=torch.bfloat16)
 
     @torch.no_grad()
     def features(self, prompts: list[str], batch_size: int = 64, bf16: bool = False) -> torch.Tensor:
@@ -154,9 +151,6 @@ class ConditionEncoder:
     def batch(features: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n_pool, H, W) -> (n, H, W): n prompts sampled by `sample`."""
         return features[ConditionEncoder.sample(features.shape[0], n, generator).to(features.device)]
-
-
-_BF16_ENCODERS: dict = {}
 
 
 def bf16_is_fast(device: str) -> bool:
