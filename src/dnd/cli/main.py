@@ -5,6 +5,7 @@ on stderr and exit status 2 (no traceback)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import os
@@ -56,6 +57,20 @@ def quiet_progress_bars() -> None:
 
     quiet_init.dnd_quiet = True
     tqdm.std.tqdm.__init__ = quiet_init
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """No cyclic garbage collection inside: for a short stretch that builds many long-lived
+    objects (importing torch and transformers, loading models), where the collector's passes
+    over them cost ~10% of a cold `dnd generate` and find nothing to free. Re-enabled after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def main(argv: list[str] | None = None) -> int:
