@@ -8,11 +8,12 @@ Two kinds, chosen by config:
 Per-prompt features are cached on disk as safetensors (keyed by encoder, kind and the prompt
 texts), since the encoder is frozen and the zoo's prompt pools are fixed.
 
-Speed (generation): prompts are encoded in length-sorted batches (sentence-transformers
-sorts them, so a batch pads to similar lengths), and with `bf16=True` by a bfloat16 copy of
-the encoder, where the device computes bf16 natively (2.3x faster on an AVX-512 CPU; every
-pooled feature within cosine 0.9999 of float32, see benchmarks/bench_generate.py).
-Training features stay float32.
+Speed (generation): the default MiniLM runs without sentence-transformers, bit for bit the
+same (dnd.generator.sentence_encoder: seconds less at a cold start); prompts are encoded in
+length-sorted batches (as sentence-transformers sorts them, so a batch pads to similar
+lengths), and with `bf16=True` by a bfloat16 copy of the encoder, where the device computes
+bf16 natively (2.3x faster on an AVX-512 CPU; every pooled feature within cosine 0.9999 of
+float32, see benchmarks/bench_generate.py). Training features stay float32.
 """
 
 from __future__ import annotations
