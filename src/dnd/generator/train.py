@@ -337,7 +337,8 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     files = [C.WEIGHTS, LAYOUT, C.LOSSES, C.CONFIG]
     out_dir.mkdir(parents=True, exist_ok=True)
     if ref_state is not None:
-        saved.update(reference=portable_path(ref_name), reference_lora=ref_lora.to_json(), adapter_lora=written_lora.to_json())
+        saved.update(reference=portable_path(ref_name), reference_lora=ref_lora.to_json(),
+                     adapter_lora=written_lora.to_json())
         save_safetensors(out_dir / C.REFERENCE, {k: v.float() for k, v in ref_state.items()})
         files.insert(0, C.REFERENCE)
     save_safetensors(out_dir / C.WEIGHTS, {k: v.float() for k, v in net.state_dict().items()})
