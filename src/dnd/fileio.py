@@ -23,6 +23,20 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def portable_path(path: str | os.PathLike, root: str | os.PathLike | None = None, strict: bool = False) -> str:
+    """`path` as a file meant to travel records it: relative to `root` (default: the working
+    directory) when an absolute path lies under it; another absolute path as given, or with
+    `strict` (files shipped in the package) only its last component. Relative paths and
+    names (e.g. "zoo-mean") are returned unchanged."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    try:
+        return str(p.resolve().relative_to(Path(root or os.getcwd()).resolve()))
+    except ValueError:
+        return p.name if strict else str(path)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call `write(tmp_path)`, fsync, then rename tmp_path onto `path`."""
     path = Path(path)

@@ -3,6 +3,8 @@ default (`Generator.from_pretrained()`, `dnd generate` without --generator), ref
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 
 import pytest
@@ -12,7 +14,7 @@ from safetensors import safe_open
 import dnd
 from dnd.cli.main import main as dnd_main
 from dnd.errors import DndError
-from dnd.fileio import read_json, write_json
+from dnd.fileio import read_json, sha256_file, write_json
 from dnd.generator import config as C
 from dnd.generator import pretrained as P
 from dnd.generator.generate import Generator
@@ -169,3 +171,79 @@ def test_the_shipped_task_index_spares_serve_the_embedding(shipped, tmp_path, mo
     index = TaskIndex(gen, tmp_path / "data", "fp", per_task=64, max_tokens=128, shipped=shipped / SHIPPED_INDEX)
     assert index.tasks == built.tasks == gen.saved["tasks"] and torch.allclose(index.means, built.means, atol=1e-6)
     assert not index.path.exists()  # read from the generator directory, nothing written
+
+
+ABSOLUTE = re.compile(r"""(?:^|[\s`'"(\[=:,])(/(?:work|home|root|tmp|usr|opt|mnt|var|srv|Users|private)/"""
+                      r"""|/[\w.-]+/[\w.-]+/|[A-Za-z]:\\)""")
+
+
+def absolute_paths(directory) -> list[str]:
+    """Absolute-looking paths in every file of `directory`: JSON strings that are absolute
+    paths (POSIX or Windows), and path-like text in the rest (safetensors: the header)."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    found = []
+    for f in sorted(p for p in directory.rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        if f.suffix == ".safetensors":
+            data = data[8: 8 + int.from_bytes(data[:8], "little")]  # the JSON header, metadata included
+        text = data.decode("utf-8")
+        if f.suffix == ".json":
+            def strings(v):
+                if isinstance(v, dict):
+                    return [s for k, x in v.items() for s in (k, *strings(x))]
+                return [s for x in v for s in strings(x)] if isinstance(v, list) else [v] if isinstance(v, str) else []
+            found += [f"{f.name}: {s}" for s in strings(json.loads(text))
+                      if PurePosixPath(s).is_absolute() or PureWindowsPath(s).is_absolute()]
+        found += [f"{f.name}: {m.group(1)}" for m in ABSOLUTE.finditer(text)]
+    return found
+
+
+def test_no_shipped_file_holds_an_absolute_path():
+    assert (P.PRETRAINED_DIR / C.MANIFEST).exists()
+    assert absolute_paths(P.PRETRAINED_DIR.parent) == []
+
+
+def test_the_scan_finds_absolute_paths(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"zoo": "/srv/x/zoo", "ok": "runs/zoo", "w": ["C:\\zoo"]}))
+    (tmp_path / "card.md").write_text("exported from `/home/me/gen` (see results/unseen.md, zoo-mean)")
+    found = absolute_paths(tmp_path)
+    assert {"c.json: /srv/x/zoo", "c.json: C:\\zoo", "card.md: /home/"} <= set(found)
+    assert not [f for f in found if "runs/zoo" in f or "results" in f]
+
+
+def test_the_model_card_lists_the_shipped_sizes_and_the_manifest_holds():
+    card = (P.PRETRAINED_DIR / P.MODEL_CARD).read_text()
+    files = card.split("## Files")[1].split("##")[0]
+    listed = dict(re.findall(r"^\| ([\w.]+) \| ([\d,]+) \|$", files, re.M))
+    manifest = read_json(P.PRETRAINED_DIR / C.MANIFEST)
+    assert set(listed) == {*manifest, C.MANIFEST}
+    assert all(int(size.replace(",", "")) == (P.PRETRAINED_DIR / name).stat().st_size for name, size in listed.items())
+    total = sum((P.PRETRAINED_DIR / name).stat().st_size for name in listed)
+    assert f"{total / 1e6:.1f} MB on disk" in card
+    assert all(sha256_file(P.PRETRAINED_DIR / name) == digest for name, digest in manifest.items())
+
+
+def test_export_ships_no_absolute_path(tiny_residual_generator, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(tiny_residual_generator, src)
+    saved = read_json(src / C.CONFIG)
+    saved.update(zoo="/srv/runs/zoo-wide", reference="/srv/runs/zoo-wide/_multitask/wide/adapter")
+    saved["base_model"]["name"] = P.PRETRAINED_NAME  # a name it keeps (the tiny model's is a temporary path)
+    saved["config"]["reference"] = "/srv/runs/zoo-wide/_multitask/wide/adapter"
+    write_json(src / C.CONFIG, saved)
+    write_json(src / C.MANIFEST, {**read_json(src / C.MANIFEST), C.CONFIG: sha256_file(src / C.CONFIG)})
+    dst = tmp_path / "gen"
+    P.export_pretrained(src, dst, check=False, task_index=False)
+    shipped = read_json(dst / C.CONFIG)
+    assert shipped["zoo"] == "zoo-wide" and shipped["reference"] == shipped["config"]["reference"] == "adapter"
+    assert absolute_paths(dst) == [] and Generator.from_pretrained(dst).saved == shipped  # manifest verified
+
+
+def test_portable_path(tmp_path, monkeypatch):
+    from dnd.fileio import portable_path
+
+    monkeypatch.chdir(tmp_path)
+    assert portable_path(tmp_path / "runs" / "zoo") == "runs/zoo" and portable_path("runs/zoo") == "runs/zoo"
+    assert portable_path("zoo-mean of 3 tasks") == "zoo-mean of 3 tasks"
+    assert portable_path("/elsewhere/zoo") == "/elsewhere/zoo" and portable_path("/elsewhere/zoo", strict=True) == "zoo"

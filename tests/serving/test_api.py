@@ -143,6 +143,51 @@ def test_chunked_body_over_the_limit(server):
     assert r.status_code == 413 and r.json()["error"]["param"] == "body"
 
 
+BIG = 20 * 1000 * 1000  # a 20 MB upload, far over the 64 KiB limit
+
+
+def _post(url: str, data) -> tuple[int, dict]:
+    """POST with urllib, which sends the whole body before it reads the answer (a server that
+    answers early and closes resets such a client's connection)."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_a_20_mb_upload_gets_a_readable_413(server):
+    """The client sends the whole body and then reads the 413 JSON, not a reset connection."""
+    status, body = _post(f"{server.url}/v1/adapters", b"x" * BIG)
+    assert status == 413 and body["error"]["param"] == "body" and f"{BIG} bytes" in body["error"]["message"]
+    chunks = iter([b"x" * (1 << 20)] * (BIG >> 20))  # an iterable: sent chunked, no Content-Length
+    status, body = _post(f"{server.url}/v1/adapters", chunks)
+    assert status == 413 and "--max-body-bytes" in body["error"]["message"]
+    assert server.client.get("/v1/models").status_code == 200  # and the server is fine
+
+
+def test_expect_100_continue_is_refused_before_the_body(server):
+    """A client that asks first (Expect: 100-continue) gets the 413 without sending the body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(f"POST /v1/adapters HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {BIG}\r\nExpect: 100-continue\r\n\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            reply += data
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413") and b"100 Continue" not in head
+    assert json.loads(body)["error"]["param"] == "body"
+
+
 def test_generation_limits_and_timeouts(server):
     from dnd.serving.chat import GenParams
     from dnd.serving.errors import ApiError

@@ -53,6 +53,19 @@ def test_streaming_equals_whole_answers(client, tenants):
     assert cut.choices[0].finish_reason == "stop"
 
 
+def test_overlapping_stop_strings_cut_streamed_and_whole_answers_alike(client, tenants):
+    """Two stop strings completing at the same character: both answers end before the longer."""
+    def ask(stops, stream=False):
+        r = client.completions.create(model=tenants[1], prompt="The capital of France is", max_tokens=8, stop=stops,
+                                      stream=stream)
+        return "".join(c.choices[0].text for c in r) if stream else r.choices[0].text
+
+    text = ask(None)
+    assert len(text) >= 5 and text.find(text[3:5]) == 3 and text.find(text[2:5]) == 2  # the case to test
+    for stops in ([text[3:5], text[2:5]], [text[2:5], text[3:5]]):
+        assert ask(stops) == ask(stops, stream=True) == text[:2], stops
+
+
 def test_client_sees_errors(client):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="dnd-00000000000000000000", messages=[{"role": "user", "content": "x"}])

@@ -10,6 +10,9 @@ from dnd.errors import DndError
 
 
 CALIBRATION_RULES = ("batch", "domain")  # dnd.evaluation.calibration.RULES (a test keeps them equal): no torch at start-up
+# dnd.evaluation.unseen.METHODS (a test keeps them equal): building the parser must not import torch
+METHODS = ("base", "training_loras", "average", "nearest", "multitask", "icl", "full_shot", "dnd", "controls",
+           "random_text", "calibrated")
 
 
 def register(sub) -> None:
@@ -35,7 +38,7 @@ def register(sub) -> None:
     p.add_argument("--max-tasks", type=positive_int, default=None,
                    help="score this many tasks, taken round-robin over the suite's domains")
     p.add_argument("--limit", type=positive_int, default=100, help="scored items per task (eval-pool order)")
-    p.add_argument("--methods", default="all", help="comma-separated subset of: all, " + ", ".join(_methods()))
+    p.add_argument("--methods", default="all", help="comma-separated subset of: all, " + ", ".join(METHODS))
     p.add_argument("--sample-loras", type=positive_int, default=4, help="zoo LoRAs behind the training-LoRA mean")
     p.add_argument("--shots", type=positive_int, default=4, help="k of k-shot ICL (cut to fit --icl-context)")
     p.add_argument("--icl-context", type=positive_int, default=1024)
@@ -55,12 +58,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _methods() -> tuple[str, ...]:
-    from dnd.evaluation.unseen import METHODS
-
-    return METHODS
-
-
 def run(args) -> int:
     from dataclasses import replace
     from pathlib import Path
@@ -77,8 +74,8 @@ def run(args) -> int:
         if not Path(path).is_dir():
             raise DndError(f"--generator {g}: {path} is not a directory")
         gens.append((name, path))
-    methods = _methods() if args.methods == "all" else tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    unknown = [m for m in methods if m not in _methods()]
+    methods = METHODS if args.methods == "all" else tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise DndError(f"--methods {args.methods!r}: unknown {unknown[0] if unknown else '(empty)'}")
     if {"dnd", "controls", "random_text"} & set(methods) and not gens:

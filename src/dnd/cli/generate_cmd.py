@@ -31,6 +31,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from dnd.cli.main import paused_gc
+
+    with paused_gc():  # one short generation: the collector would only walk torch's objects
+        return _run(args)
+
+
+def _run(args) -> int:
     from dnd.artifacts import check_output
     from dnd.generator.generate import Generator
     from dnd.generator.pretrained import resolve

@@ -63,15 +63,18 @@ def settings_from_args(args):
 def run(args) -> int:
     import time
 
-    import uvicorn
-
-    from dnd.serving.app import Services, create_app
+    from dnd.cli.main import paused_gc
 
     settings = settings_from_args(args)
     check_port(settings.host, settings.port)
     t0 = time.perf_counter()
-    svc = Services(settings)
-    app = create_app(svc)
+    with paused_gc():  # start-up: imports and model loading (serving itself runs with the collector on)
+        import uvicorn
+
+        from dnd.serving.app import Services, create_app
+
+        svc = Services(settings)
+        app = create_app(svc)
     n = len(svc.store.list())
     print(f"dnd serve: base model {svc.base_name}, generator {settings.generator} "
           f"(tasks: {', '.join(svc.index.tasks) or 'none'}), {n} adapters in {settings.data}; "

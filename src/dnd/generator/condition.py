@@ -8,16 +8,16 @@ Two kinds, chosen by config:
 Per-prompt features are cached on disk as safetensors (keyed by encoder, kind and the prompt
 texts), since the encoder is frozen and the zoo's prompt pools are fixed.
 
-Speed (generation): prompts are encoded in length-sorted batches (sentence-transformers
-sorts them, so a batch pads to similar lengths), and with `bf16=True` by a bfloat16 copy of
-the encoder, where the device computes bf16 natively (2.3x faster on an AVX-512 CPU; every
-pooled feature within cosine 0.9999 of float32, see benchmarks/bench_generate.py).
-Training features stay float32.
+Speed (generation): the default MiniLM runs without sentence-transformers, bit for bit the
+same (dnd.generator.sentence_encoder: seconds less at a cold start); prompts are encoded in
+length-sorted batches (as sentence-transformers sorts them, so a batch pads to similar
+lengths), and with `bf16=True` by a bfloat16 copy of the encoder, where the device computes
+bf16 natively (2.3x faster on an AVX-512 CPU; every pooled feature within cosine 0.9999 of
+float32, see benchmarks/bench_generate.py). Training features stay float32.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from dataclasses import asdict, dataclass
@@ -86,11 +86,9 @@ class ConditionEncoder:
 
     @property
     def bf16_model(self):
-        """A bfloat16 copy of the encoder (the float32 one is shared and stays as it is)."""
-        key = (self.settings.encoder, self.device)
-        if key not in _BF16_ENCODERS:
-            _BF16_ENCODERS[key] = copy.deepcopy(self.model).to(torch.bfloat16)
-        return _BF16_ENCODERS[key]
+        """A bfloat16 copy of the encoder (the float32 one is shared and stays as it is);
+        generation loads only this one."""
+        return load_encoder(self.settings.encoder, self.device, dtype=torch.bfloat16)
 
     @torch.no_grad()
     def features(self, prompts: list[str], batch_size: int = 64, bf16: bool = False) -> torch.Tensor:
@@ -154,9 +152,6 @@ class ConditionEncoder:
     def batch(features: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n_pool, H, W) -> (n, H, W): n prompts sampled by `sample`."""
         return features[ConditionEncoder.sample(features.shape[0], n, generator).to(features.device)]
-
-
-_BF16_ENCODERS: dict = {}
 
 
 def bf16_is_fast(device: str) -> bool:

@@ -157,11 +157,10 @@ class Generator:
         bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
         if bad:
             raise DndError(f"weights are not finite ({bad[0]}); refusing to write {out_dir}")
-        peft_config = self.lora.to_peft()
-        peft_config.base_model_name_or_path = self.base_model["name"]
+        from dnd.zoo.adapter_config import write_adapter_config
 
         def build(tmp: Path) -> None:
-            peft_config.save_pretrained(tmp)
+            write_adapter_config(self.lora, self.base_model["name"], tmp)  # peft's file, without importing peft
             save_safetensors(tmp / ADAPTER_WEIGHTS, state, metadata={"format": "pt"})
             write_json(tmp / GENERATION_INFO, {
                 "generator_tasks": self.saved["tasks"], "base_model": self.base_model,

@@ -84,7 +84,7 @@ def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike
     with `task_index`, dnd serve's nearest-task means are built and shipped too.
     Returns {"files": {name: bytes}, "bytes": total, "check": {...} or None}."""
     from dnd.artifacts import check_generator_dir, check_output, read_json_file
-    from dnd.fileio import atomic_dir, sha256_file, write_json, write_text
+    from dnd.fileio import atomic_dir, portable_path, sha256_file, write_json, write_text
 
     reference_dtype = reference_dtype or dtype
     for flag, value in (("--dtype", dtype), ("--reference-dtype", reference_dtype)):
@@ -105,6 +105,8 @@ def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike
         for name in files:
             if name.endswith(".safetensors"):
                 _write_tensors(src / name, tmp / name, reference_dtype if name == C.REFERENCE else dtype)
+            elif name == C.CONFIG:
+                write_json(tmp / name, shipped_config(saved))
             else:
                 shutil.copyfile(src / name, tmp / name)
         if task_index:
@@ -113,8 +115,9 @@ def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike
         sizes = {name: (tmp / name).stat().st_size for name in (*files, C.MANIFEST)}
         result.update(files=sizes, bytes=sum(sizes.values()), dtype=dtype, reference_dtype=reference_dtype,
                       check=compare_generators(src, tmp) if check else None)
-        write_text(tmp / MODEL_CARD, model_card(saved, result, kept, losses=read_json_file(src / C.LOSSES),
-                                                source=str(src)))
+        write_text(tmp / MODEL_CARD, model_card(shipped_config(saved), result, kept,
+                                                losses=read_json_file(src / C.LOSSES),
+                                                source=portable_path(src.resolve(), strict=True)))
         for path in (tmp, *tmp.iterdir()):  # readable by all, like the rest of the package
             path.chmod(0o755 if path.is_dir() else 0o644)
 
@@ -123,6 +126,20 @@ def export_pretrained(src_gen_dir: str | os.PathLike, dst_dir: str | os.PathLike
         print(f"warning: {dst} holds {result['bytes'] / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit",
               file=sys.stderr)
     return result
+
+
+def shipped_config(saved: dict) -> dict:
+    """The generator config as shipped: every recorded path ("zoo", "reference", the config's
+    "reference") relative to the working directory or reduced to its name, never absolute
+    (a shipped file must not carry the exporting machine's layout). The base model's name is
+    kept: adapters and `dnd serve` load the model by it (the shipped one is a package alias)."""
+    from dnd.fileio import portable_path
+
+    out = {**saved, "config": dict(saved["config"])}
+    for d, key in ((out, "zoo"), (out, "reference"), (out["config"], "reference")):
+        if isinstance(d.get(key), str):
+            d[key] = portable_path(d[key], strict=True)
+    return out
 
 
 def write_task_index(gen_dir: Path, dst_dir: Path) -> str:

@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from dnd.errors import DndError
-from dnd.fileio import read_json, save_safetensors, sha256_file, write_json
+from dnd.fileio import portable_path, read_json, save_safetensors, sha256_file, write_json
 from dnd.generator import config as C
 from dnd.generator import residual
 from dnd.generator.condition import ConditionEncoder
@@ -322,7 +322,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
         "lora": delta_lora.to_json(),  # the generated LoRA (the layout's shape)
         "tasks": train_tasks,
         "holdout": list(holdout),
-        "zoo": str(zoo_dir.resolve()) if zoo_dir else None,
+        "zoo": portable_path(zoo_dir.resolve()) if zoo_dir else None,  # no machine's absolute path
         "cond_shape": list(encoder.cond_shape()),
         "token_shape": list(token_shape),
         "n_basis": n_basis,
@@ -337,7 +337,8 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     files = [C.WEIGHTS, LAYOUT, C.LOSSES, C.CONFIG]
     out_dir.mkdir(parents=True, exist_ok=True)
     if ref_state is not None:
-        saved.update(reference=ref_name, reference_lora=ref_lora.to_json(), adapter_lora=written_lora.to_json())
+        saved.update(reference=portable_path(ref_name), reference_lora=ref_lora.to_json(),
+                     adapter_lora=written_lora.to_json())
         save_safetensors(out_dir / C.REFERENCE, {k: v.float() for k, v in ref_state.items()})
         files.insert(0, C.REFERENCE)
     save_safetensors(out_dir / C.WEIGHTS, {k: v.float() for k, v in net.state_dict().items()})

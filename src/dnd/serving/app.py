@@ -73,20 +73,47 @@ class Services:
         self.gen_worker.shutdown(wait=False, cancel_futures=True)
 
 
+DRAIN_BYTES = 256 * 1024 * 1024  # an oversized body up to this size is read and dropped before the 413
+
+
 class BodyLimit:
-    """ASGI middleware: a request body over `limit` bytes gets 413 before it is parsed."""
+    """ASGI middleware: a request body over `limit` bytes gets a 413 JSON error before it is
+    parsed. Most clients send the whole body before they read the answer, and a server that
+    answers and closes with the body unread resets their connection (the 413 is lost): so the
+    rest of the body is read and dropped first, up to DRAIN_BYTES. A client that sent
+    `Expect: 100-continue` is answered at once, before it sends the body."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
+    @staticmethod
+    def _too_large(message: str) -> JSONResponse:
+        return JSONResponse(error_body(413, f"{message} (see --max-body-bytes)", "body"), 413,
+                            headers={"Connection": "close"})
+
+    @staticmethod
+    async def _drain(receive, seen: int) -> None:
+        """Read and drop the rest of the body (uvicorn closes the connection after the 413)."""
+        more = True
+        while more and seen <= DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            seen += len(message.get("body", b""))
+            more = message.get("more_body", False)
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            response = JSONResponse(error_body(413, f"body: {length.decode(errors='replace')} bytes, the limit "
-                                                    f"is {self.limit} (see --max-body-bytes)", "body"), 413)
-            return await response(scope, receive, send)
+            # a client that asked first has sent nothing: uvicorn sends it "100 Continue" only if we read
+            asked = headers.get(b"expect", b"").lower() == b"100-continue"
+            if length.isdigit() and int(length) <= DRAIN_BYTES and not asked:
+                await self._drain(receive, 0)
+            message = f"body: {length.decode(errors='replace')} bytes, the limit is {self.limit}"
+            return await self._too_large(message)(scope, receive, send)
         seen, too_large = 0, False
 
         async def counted():  # a chunked body has no Content-Length: count what arrives
@@ -95,6 +122,8 @@ class BodyLimit:
             seen += len(message.get("body", b""))
             if seen > self.limit:
                 too_large = True
+                if message.get("more_body", False):
+                    await self._drain(receive, seen)
                 raise ApiError(413, f"body: over the limit of {self.limit} bytes", "body")
             return message
 
@@ -102,11 +131,13 @@ class BodyLimit:
             if not too_large:
                 await send(message)
 
-        await self.app(scope, counted, guarded)
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not too_large:  # the aborted read may surface as the app's own error: replaced below
+                raise
         if too_large:
-            response = JSONResponse(error_body(413, f"body: over the limit of {self.limit} bytes "
-                                                    "(see --max-body-bytes)", "body"), 413)
-            await response(scope, receive, send)
+            await self._too_large(f"body: over the limit of {self.limit} bytes")(scope, receive, send)
 
 
 def _param(loc) -> str:

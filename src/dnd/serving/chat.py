@@ -43,6 +43,15 @@ class Completion:
     finish_reason: str  # "stop" | "length"
 
 
+def stop_cut(text: str, stops: tuple[str, ...]) -> int | None:
+    """Where an answer ends for `stops`: the start of the stop string completed first (the
+    smallest end; of those ending there, the longest), None when none occurs. Generation
+    stops at that same point, and a stream of the text reaches the same cut whatever its
+    chunks (openai_api.StopTrimmer), so streamed and whole answers agree."""
+    found = [(i + len(s), i) for s in stops if (i := text.find(s)) >= 0]  # (end, start) of each first occurrence
+    return min(found)[1] if found else None
+
+
 class _Cancelled(StoppingCriteria):
     """Stops generation when the client has gone away."""
 
@@ -159,9 +168,9 @@ class ChatEngine:
         out = self.model.generate(**kwargs)[0, len(input_ids):].tolist()
         finish = "stop" if out and out[-1] in self.stop_ids else "length"
         text = tok.decode(out, skip_special_tokens=True)
-        for s in params.stop:
-            if s in text:
-                text, finish = text[: text.index(s)], "stop"
+        cut = stop_cut(text, params.stop)
+        if cut is not None:
+            text, finish = text[:cut], "stop"
         return Completion(text=text, prompt_tokens=len(input_ids), completion_tokens=len(out), finish_reason=finish)
 
     def shutdown(self) -> None:

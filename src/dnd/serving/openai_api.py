@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 from transformers import AsyncTextIteratorStreamer
 
-from dnd.serving.chat import GenParams
+from dnd.serving.chat import GenParams, stop_cut
 from dnd.serving.errors import ApiError, error_body
 from dnd.serving.tenants import check_id
 
@@ -202,8 +202,10 @@ async def _respond(svc, req: Sampling, adapter, ids, params: GenParams, chat: bo
 
 
 class StopTrimmer:
-    """Streamed text with the stop strings cut as in a whole answer: text that may be the
-    start of a stop string is held back until the next piece decides it."""
+    """Streamed text with the stop strings cut as in a whole answer (chat.stop_cut): text
+    that may be the start of a stop string is held back until the next piece decides it.
+    The first stop string to complete decides the cut, as it ends generation; how the text
+    is split into pieces does not matter."""
 
     def __init__(self, stops: tuple[str, ...]):
         self.stops, self.buf, self.done = stops, "", False
@@ -212,10 +214,10 @@ class StopTrimmer:
         if self.done or not self.stops:
             return "" if self.done else text
         self.buf += text
-        found = [i for i in (self.buf.find(s) for s in self.stops) if i >= 0]
-        if found:
+        cut = stop_cut(self.buf, self.stops)  # any stop string starts inside buf (held back below)
+        if cut is not None:
             self.done = True
-            return self.buf[: min(found)]
+            return self.buf[:cut]
         hold = max((k for s in self.stops for k in range(1, len(s)) if self.buf.endswith(s[:k])), default=0)
         out, self.buf = self.buf[: len(self.buf) - hold], self.buf[len(self.buf) - hold:]
         return out
