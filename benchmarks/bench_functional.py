@@ -27,7 +27,7 @@ from dnd.fileio import read_json
 from dnd.generator import config as C
 from dnd.generator.descriptions import task_descriptions
 from dnd.generator.generate import Generator
-from dnd.generator.objectives import FunctionalLoss
+from dnd.generator.objectives.functional import FunctionalLoss
 from dnd.generator.train import train_generator
 from dnd.tasks.registry import load_pools
 

@@ -3,7 +3,7 @@
 import torch
 
 from dnd.generator.decoder import HyperConvDecoder, stage_shapes
-from dnd.generator.train import principal_directions
+from dnd.generator.build import principal_directions
 
 
 def test_stage_shapes_move_from_condition_to_tokens():

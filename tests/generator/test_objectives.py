@@ -11,7 +11,7 @@ from dnd.generator import config as C
 from dnd.generator.condition import ConditionSettings
 from dnd.generator.generate import Generator
 from dnd.generator.heads import SharedLoraHead
-from dnd.generator.objectives import FunctionalLoss
+from dnd.generator.objectives.functional import FunctionalLoss
 from dnd.generator.residual import combined_settings, concat_ranks
 from dnd.generator.tokenizer import LoraLayout
 from dnd.generator.train import train_generator
@@ -203,7 +203,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tiny_zoo, tmp_path, monkeypat
     resumes from it and ends with exactly the weights of a run never interrupted."""
     from safetensors.torch import load_file
 
-    from dnd.generator import train as T
+    from dnd.generator import loop as T
 
     config = C.GeneratorConfig(
         condition=ConditionSettings(n_prompts=8), decoder=C.DecoderSettings(hidden_channels=(8,)),

@@ -41,7 +41,7 @@ def as_default(shipped, monkeypatch):
 
 def test_export_stores_bf16_that_loads_into_fp32(tiny_residual_generator, shipped):
     manifest = read_json(shipped / C.MANIFEST)
-    assert set(manifest) == {C.WEIGHTS, C.REFERENCE, P.LAYOUT, C.CONFIG, C.LOSSES, SHIPPED_INDEX}
+    assert set(manifest) == {C.WEIGHTS, C.REFERENCE, C.LAYOUT, C.CONFIG, C.LOSSES, SHIPPED_INDEX}
     for name in (C.WEIGHTS, C.REFERENCE):
         with safe_open(str(shipped / name), "pt") as f:
             assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}

@@ -14,6 +14,8 @@ STATE = "train_state.safetensors"  # tensors of an interrupted run (model, optim
 STATE_INFO = "train_state.json"  # and its scalars; written after STATE
 REFERENCE = "reference.safetensors"  # the reference adapter of a residual generator
 MANIFEST = "manifest.json"
+LAYOUT = "lora_layout.json"
+CURVE = "learning_curve.json"  # held-out loss of training tasks during training (curve.py)
 
 OBJECTIVES = ("reconstruction", "functional", "hybrid")
 HEADS = ("shared", "basis", "conv")

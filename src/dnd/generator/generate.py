@@ -20,7 +20,6 @@ from dnd.generator import config as C
 from dnd.generator.condition import ConditionEncoder, bf16_is_fast
 from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.tokenizer import LoraLayout
-from dnd.generator.train import LAYOUT
 from dnd.zoo.lora import LoraSettings
 from dnd.zoo.manifest import ADAPTER_WEIGHTS
 
@@ -59,7 +58,7 @@ class Generator:
         shipped, path = path is None, resolve(path)
         check_generator_dir(path, flag="shipped generator" if shipped else "--generator", verify=verify)
         saved = read_json_file(path / C.CONFIG)
-        layout = check_layout(path, saved, read_json_file(path / LAYOUT))  # (LoraLayout) agrees with the config
+        layout = check_layout(path, saved, read_json_file(path / C.LAYOUT))  # (LoraLayout) agrees with the config
         config = C.GeneratorConfig.from_json(saved["config"])
         if config.head is not None:  # the compact shared head (heads.py)
             from dnd.generator.heads import SharedLoraHead

@@ -26,12 +26,12 @@ from pathlib import Path
 
 from dnd.errors import DndError
 from dnd.generator import config as C
-from dnd.generator.train import LAYOUT
+
 
 PRETRAINED_NAME = "smollm2-135m-instruct"  # the base model it writes adapters for
 PRETRAINED_DIR = Path(__file__).parent / "pretrained" / PRETRAINED_NAME
 ENV = "DND_PRETRAINED"
-JSON_FILES = (C.CONFIG, LAYOUT, C.LOSSES)
+JSON_FILES = (C.CONFIG, C.LAYOUT, C.LOSSES)
 TENSOR_FILES = (C.WEIGHTS, C.REFERENCE)  # the reference only in residual generators
 MODEL_CARD = "MODEL_CARD.md"  # not in the manifest: the lead edits its hand-written part
 HAND_WRITTEN = "<!-- hand-written below this line: kept when the generator is exported again -->"

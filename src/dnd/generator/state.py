@@ -13,6 +13,7 @@ was interrupted half-way is never resumed from.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -23,8 +24,9 @@ from dnd.generator import config as C
 
 
 def save_train_state(out_dir: Path, config, tasks: list[str], net, opt, sched, rng: torch.Generator,
-                     losses: list[float], step: int, elapsed: float) -> None:
-    """Write the state of step `step` (atomically, tensors first)."""
+                     losses: list[float], step: int, elapsed: float, curve: list | None = None) -> None:
+    """Write the state of step `step` (atomically, tensors first); `curve`: the learning
+    curve's points so far."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
     opt_state = opt.state_dict()
@@ -37,13 +39,13 @@ def save_train_state(out_dir: Path, config, tasks: list[str], net, opt, sched, r
     write_json(out_dir / C.STATE_INFO, {
         "config": config.to_json(), "tasks": tasks, "step": step, "elapsed": elapsed, "losses": losses,
         "param_groups": opt_state["param_groups"], "sched": sched.state_dict(),
-        "tensors_sha256": sha256_file(out_dir / C.STATE),
+        "tensors_sha256": sha256_file(out_dir / C.STATE), **({"curve": curve} if curve else {}),
     })
 
 
 def load_train_state(out_dir: Path, config, tasks: list[str], net, opt, sched, rng: torch.Generator) -> dict | None:
     """Restore an interrupted run into (net, opt, sched, rng); None if there is none.
-    -> {"step", "elapsed", "losses"}."""
+    -> {"step", "elapsed", "losses", "curve"}."""
     from safetensors.torch import load_file
 
     info_path, tensor_path = out_dir / C.STATE_INFO, out_dir / C.STATE
@@ -67,4 +69,28 @@ def load_train_state(out_dir: Path, config, tasks: list[str], net, opt, sched, r
     rng.set_state(tensors["rng"])
     if "global_rng" in tensors:
         torch.set_rng_state(tensors["global_rng"])
-    return {"step": info["step"], "elapsed": info["elapsed"], "losses": info["losses"]}
+    return {"step": info["step"], "elapsed": info["elapsed"], "losses": info["losses"],
+            "curve": info.get("curve", [])}
+
+
+def save_generator(out_dir: Path, saved: dict, net, layout, losses: list[float], curve: list,
+                   reference: dict[str, torch.Tensor] | None) -> None:
+    """Write a trained generator directory: its config (`saved`), weights, layout, losses,
+    learning curve and residual reference, then the manifest of checksums (written last: it
+    marks the directory complete), and drop the interrupted-run state."""
+    files = [C.WEIGHTS, C.LAYOUT, C.LOSSES, C.CONFIG]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if reference is not None:
+        save_safetensors(out_dir / C.REFERENCE, {k: v.float() for k, v in reference.items()})
+        files.insert(0, C.REFERENCE)
+    if curve:
+        write_json(out_dir / C.CURVE, curve)
+        files.append(C.CURVE)
+    save_safetensors(out_dir / C.WEIGHTS, {k: v.float() for k, v in net.state_dict().items()})
+    write_json(out_dir / C.LAYOUT, layout.to_json())
+    write_json(out_dir / C.LOSSES, losses)
+    write_json(out_dir / C.CONFIG, saved)
+    write_json(out_dir / C.MANIFEST, {f: sha256_file(out_dir / f) for f in files})
+    for name in (C.STATE_INFO, C.STATE):
+        if (out_dir / name).exists():
+            os.unlink(out_dir / name)

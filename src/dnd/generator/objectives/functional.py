@@ -1,50 +1,14 @@
-"""Training objectives of the generator.
-
-    reconstruction  match the zoo's checkpoints: MSE on normalized LoRA tokens for the token
-                    heads (the paper's loss), or the relative Frobenius error of the adapter's
-                    weight delta s B A for the shared head (whose output is A and B directly,
-                    and may sit on a reference adapter of another rank)
-    functional      apply the generated LoRA to the frozen base model and take the next-token
-                    loss on labeled train-pool items of the condition's task (answer tokens
-                    only, as in zoo training); gradients flow through the generated weights
-                    into the generator. Needs no zoo.
-    hybrid          reconstruction + hybrid_weight * functional
+"""Functional: apply the generated LoRA to the frozen base model and take the next-token
+loss on labeled train-pool items of the condition's task (answer tokens only, as in zoo
+training); gradients flow through the generated weights into the generator. Needs no zoo.
 """
 
 from __future__ import annotations
 
 import torch
 
+from dnd.generator.objectives.base import Term
 from dnd.zoo.lora import _autocast, attach_lora, collate, encode_example
-
-OBJECTIVES = ("reconstruction", "functional", "hybrid")
-
-
-def masked_mse(pred, target, mask, weights=None):
-    """pred, target: (B, T, H, W); mask: (T, H, W) bool; weights: (T,) or None."""
-    err = (pred - target).pow(2) * mask
-    if weights is not None:
-        err = err * weights[:, None, None]
-    return err.sum() / (mask.sum() * pred.shape[0])
-
-
-def _sq_norm_of_sum(bs: list[torch.Tensor], as_: list[torch.Tensor]) -> torch.Tensor:
-    """||sum_i B_i A_i||_F^2 without forming the (out, in) matrices: with U = [B_1 ...] and
-    V = [A_1; ...], ||U V||^2 = sum((U^T U) * (V V^T)). B_i: (..., out, r_i), A_i: (..., r_i, in)."""
-    u, v = torch.cat(bs, dim=-1), torch.cat(as_, dim=-2)  # (..., out, R), (..., R, in)
-    return ((u.transpose(-1, -2) @ u) * (v @ v.transpose(-1, -2))).sum(dim=(-1, -2)).clamp_min(0)
-
-
-def delta_reconstruction(pred: dict[str, torch.Tensor], pred_scale: float, target: dict[str, torch.Tensor],
-                         target_scale: float, pairs: list[tuple[str, str]]) -> torch.Tensor:
-    """Mean over the batch of sum_m ||dW_pred - dW_target||^2 / sum_m ||dW_target||^2, where
-    dW = scale * B A for each adapted module m (pairs of lora_A, lora_B keys). Tensors (B, ...)."""
-    err, norm = 0.0, 0.0
-    for ka, kb in pairs:
-        b_t = target[kb] * target_scale
-        err = err + _sq_norm_of_sum([pred[kb] * pred_scale, -b_t], [pred[ka], target[ka]])
-        norm = norm + _sq_norm_of_sum([b_t], [target[ka]])
-    return (err / norm.clamp_min(1e-12)).mean()
 
 
 class _LossOf(torch.nn.Module):
@@ -103,3 +67,31 @@ class FunctionalLoss:
         with _autocast(self.device):
             loss = torch.func.functional_call(self.module, params, args=(batch,))
         return loss.float()
+
+
+class Functional:
+    """The functional objective: the task loss of each condition's labeled items under its
+    generated adapter, weight x the mean over conditions.
+
+    Memory: the generated weights are cut off the head (leaf copies), each condition's loss
+    is backpropagated into them with its own base-model graph, and `Term.backward` sends
+    their summed gradient through the head once."""
+
+    def __init__(self, loss: FunctionalLoss, weight: float = 1.0):
+        self.fn, self.weight = loss, weight
+
+    def loss(self, out, batch) -> Term:
+        state = out.state()
+        leaves = {k: v.detach().requires_grad_() for k, v in state.items()}  # (B, *shape) each
+        total = 0.0
+        for b, examples in enumerate(batch.examples):
+            loss = self.fn({k: v[b] for k, v in leaves.items()}, examples)
+            (loss * (self.weight / len(batch.examples))).backward()
+            total += loss.detach().item() / len(batch.examples)
+        keys = [k for k in state if leaves[k].grad is not None]
+
+        def backward(retain: bool) -> None:
+            torch.autograd.backward([state[k] for k in keys], [leaves[k].grad for k in keys], retain_graph=retain)
+
+        value = torch.tensor(total, device=next(iter(state.values())).device)
+        return Term(self.weight * value, backward)

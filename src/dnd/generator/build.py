@@ -1,0 +1,178 @@
+"""Everything a generator's training run needs, built from its config: the LoRA layout,
+the zoo targets, the reference adapter, the conditions (sampler), the network (head) and
+the objectives. The loop (loop.py) only steps them.
+
+Order matters for reproducibility: the network is initialised from torch's global RNG
+before the functional objective's PEFT copy of the base model (whose own init draws from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from tqdm.auto import tqdm
+
+from dnd.generator import config as C
+from dnd.generator import residual
+from dnd.generator.condition import ConditionEncoder
+from dnd.generator.decoder import HyperConvDecoder
+from dnd.generator.descriptions import encode_descriptions, task_descriptions
+from dnd.generator.head_api import SharedHead, TokenHead
+from dnd.generator.heads import SharedLoraHead, lora_sites
+from dnd.generator.objectives.functional import Functional, FunctionalLoss
+from dnd.generator.objectives.reconstruction import DeltaReconstruction, TokenReconstruction
+from dnd.generator.sampler import TaskSampler
+from dnd.generator.tokenizer import LoraLayout
+from dnd.tasks.registry import load_pools
+from dnd.zoo import manifest as zm
+from dnd.zoo.lora import LoraSettings
+
+
+@dataclass
+class Training:
+    """The built parts of a run. net: the trained module; head: net behind head_api;
+    meta: what the saved generator config records beyond the config itself."""
+
+    net: torch.nn.Module
+    head: object
+    sampler: TaskSampler
+    objectives: list
+    layout: LoraLayout
+    meta: dict = field(default_factory=dict)
+    reference: tuple | None = None  # (state, its LoraSettings, a description) of a residual generator
+    functional: FunctionalLoss | None = None  # for the learning curve
+
+
+def _zoo_checkpoints(zoo_dir: Path, manifest: dict, task: str) -> list[dict[str, torch.Tensor]]:
+    return [load_file(p / zm.ADAPTER_WEIGHTS) for p in zm.checkpoint_paths(zoo_dir, manifest, task)]
+
+
+def load_zoo_tokens(zoo_dir: Path, manifest: dict, tasks: list[str], chunk: int | None):
+    """-> (layout, {task: (K, T, H, W) tokens of its kept checkpoints})."""
+    layout, tokens = None, {}
+    for task in tqdm(tasks, desc="tokenizing zoo", unit="task", leave=False):
+        states = _zoo_checkpoints(zoo_dir, manifest, task)
+        layout = layout or LoraLayout.from_state_dict(states[0], chunk)
+        tokens[task] = torch.stack([layout.tokenize(s) for s in states])
+    return layout, tokens
+
+
+def load_zoo_states(zoo_dir: Path, manifest: dict, tasks: list[str], chunk: int | None):
+    """-> (layout, {task: {key: (K, *shape)}}): the kept checkpoints' weights, stacked."""
+    layout, out = None, {}
+    for task in tqdm(tasks, desc="loading zoo", unit="task", leave=False):
+        states = _zoo_checkpoints(zoo_dir, manifest, task)
+        layout = layout or LoraLayout.from_state_dict(states[0], chunk)
+        out[task] = {k: torch.stack([s[k].float() for s in states]) for k in layout.keys}
+    return layout, out
+
+
+def token_weights(all_tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(T,) weights, mean 1: each token's std across checkpoints, averaged over its cells."""
+    std = all_tokens.std(dim=0)  # (T, H, W)
+    per_token = (std * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp_min(1)
+    return per_token / per_token.mean().clamp_min(1e-12)
+
+
+def principal_directions(centered: torch.Tensor, k: int) -> torch.Tensor:
+    """(K_total, T, H, W) centered tokens -> (k, T, H, W) top principal directions, scaled
+    by their standard deviation so that unit coefficients mean typical deviations."""
+    flat = centered.reshape(centered.shape[0], -1)
+    _, s, v = torch.linalg.svd(flat, full_matrices=False)  # K_total is small: exact SVD is cheap
+    scale = s[:k] / max(1, flat.shape[0] - 1) ** 0.5
+    return (v[:k] * scale[:, None]).reshape(k, *centered.shape[1:])
+
+
+def _conditions(config: C.GeneratorConfig, tasks: list[str], device: str, reads_desc: bool):
+    """-> (encoder, {task: (n_pool, H, W)}, {task: items}, {task: (n_d, D)} or None)."""
+    encoder = ConditionEncoder(config.condition, device=device)
+    pools, items_of, descs = {}, {}, {}
+    for task in tqdm(tasks, desc="encoding prompts", unit="task", leave=False):
+        items = load_pools(task)[0][: config.train.max_pool]
+        prompts = [it.prompt for it in items]
+        pools[task] = encoder.cached_features(prompts).to(device)  # (n_pool, H, W)
+        items_of[task] = items
+        if reads_desc:
+            descs[task] = encode_descriptions(encoder, task_descriptions(task, prompts)).to(device)  # (n_d, D)
+    return encoder, pools, items_of, (descs if reads_desc else None)
+
+
+def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | None, manifest: dict | None,
+                   model=None, tok=None, delta_lora: LoraSettings | None = None) -> Training:
+    """The parts of a run over `tasks`. model / tok: the base model (needed by the
+    functional objective and without a zoo); delta_lora: the generated LoRA's shape."""
+    s = config.train
+    shared = config.head is not None
+    use_rec, use_func = s.objective in ("reconstruction", "hybrid"), s.objective in ("functional", "hybrid")
+
+    # --- targets and layout ------------------------------------------------------------
+    layout, zoo_tokens, zoo_states, all_tokens = None, None, None, None
+    if manifest is not None and not shared:
+        layout, zoo_tokens = load_zoo_tokens(zoo_dir, manifest, tasks, config.chunk)
+        all_tokens = torch.cat(list(zoo_tokens.values()))  # (K_total, T, H, W)
+    elif manifest is not None and use_rec:
+        layout, zoo_states = load_zoo_states(zoo_dir, manifest, tasks, config.chunk)
+    if layout is None:
+        if manifest is not None:
+            layout = LoraLayout.from_state_dict(_zoo_checkpoints(zoo_dir, manifest, tasks[0])[0], config.chunk)
+        else:
+            layout = LoraLayout.from_base_model(model, delta_lora, config.chunk)
+    sites, _ = lora_sites(layout.keys, layout.shapes)
+
+    # --- reference adapter (residual) --------------------------------------------------
+    reference, written_lora = None, delta_lora
+    if config.reference != residual.NONE:
+        ref_state, ref_lora, ref_name = residual.load_reference(config.reference, zoo_dir, manifest, tasks)
+        residual.check_fits(ref_state, dict(zip(layout.keys, layout.shapes)), config.reference)
+        written_lora = residual.combined_settings(ref_lora, delta_lora)
+        reference = ({k: v.to(s.device) for k, v in ref_state.items()}, ref_lora, ref_name)
+
+    # --- conditions ----------------------------------------------------------------------
+    reads_desc = shared and config.head.description
+    encoder, pools, items_of, descs = _conditions(config, tasks, s.device, reads_desc)
+
+    # --- the network and its objectives ------------------------------------------------------
+    token_shape = (layout.n_tokens, *layout.token_shape)
+    objectives, n_basis, targets = [], 0, zoo_tokens if zoo_tokens is not None else zoo_states
+    if shared:
+        h = config.head
+        net = SharedLoraHead(encoder.cond_shape(), layout.keys, layout.shapes, config.decoder.hidden_channels,
+                             config.decoder.kernel, config.decoder.layer_kernel, width=h.width,
+                             embed_dim=h.embed_dim, cond_dim=h.cond_dim, desc_dim=encoder.dim if reads_desc else 0,
+                             b_scale=h.b_scale)
+        head = SharedHead(net, reads_desc, reference and (reference[0], reference[1], delta_lora))
+        if use_rec:
+            zoo_scale = residual.scale(LoraSettings.from_json(manifest["lora"]))
+            objectives.append(DeltaReconstruction(layout.keys, [(x.key_a, x.key_b) for x in sites],
+                                                  residual.scale(written_lora), zoo_scale, s.device))
+    else:
+        n_basis = min(config.decoder.n_basis, all_tokens.shape[0] - 1) if config.decoder.n_basis else 0
+        net = HyperConvDecoder(encoder.cond_shape(), token_shape, config.decoder.hidden_channels,
+                               config.decoder.kernel, config.decoder.layer_kernel, n_basis)
+        mean_tokens = all_tokens.mean(dim=0)
+        net.init_output_bias(mean_tokens)
+        if n_basis:
+            net.init_basis(principal_directions(all_tokens - mean_tokens, n_basis))
+        targets = {t: v.to(s.device) for t, v in zoo_tokens.items()}  # stacking from host memory costs more on a GPU
+        weights = token_weights(all_tokens, layout.value_mask).to(s.device) if s.token_weighting else None
+        head = TokenHead(net, layout)
+        if use_rec:
+            objectives.append(TokenReconstruction(layout.value_mask.to(s.device), weights, s.target_noise))
+        del all_tokens
+    net.to(s.device)
+    functional, examples = None, None
+    if use_func:
+        functional = FunctionalLoss(model, tok, written_lora, s.device, s.max_length, s.precision)
+        examples = {t: functional.encode(items_of[t]) for t in tasks}
+        objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
+
+    sampler = TaskSampler(tasks, pools, config.condition.n_prompts, s.device, descs=descs, drop_prob=s.drop_prob,
+                          targets=targets if use_rec else None, examples=examples, items_per_task=s.items_per_task)
+    meta = {"cond_shape": list(encoder.cond_shape()), "token_shape": list(token_shape), "n_basis": n_basis,
+            "written_lora": written_lora}
+    if reads_desc:
+        meta["desc_dim"] = encoder.dim
+    return Training(net, head, sampler, objectives, layout, meta, reference, functional)

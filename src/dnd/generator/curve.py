@@ -1,0 +1,53 @@
+"""The learning curve: the task loss of held-out items of training tasks, during training.
+
+Held-out items are those of each task's train pool beyond the `max_pool` items training
+draws from (so never a condition prompt nor a labeled item of a step), and never an eval
+pool item. Every `every` steps (and at the last) the generator writes an adapter for each
+curve task from a fixed condition (sampler.fixed_batch) and the functional loss of the
+held-out items is taken through it, without gradients and without drawing random numbers,
+so measuring does not change the run. Written to GEN_DIR/learning_curve.json.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dnd.tasks.registry import load_pools
+
+
+class LearningCurve:
+    """tasks: the curve's tasks (training tasks with held-out items); examples: {task:
+    [encoded items]}; functional: the objective's FunctionalLoss."""
+
+    def __init__(self, tasks: list[str], examples: dict, functional, every: int):
+        self.tasks, self.examples, self.functional, self.every = tasks, examples, functional, every
+
+    @classmethod
+    def build(cls, tasks: list[str], functional, max_pool: int, n_tasks: int = 8, n_items: int = 8,
+              every: int = 100) -> "LearningCurve | None":
+        """The first `n_tasks` of `tasks` that have held-out items; None if none has."""
+        chosen, examples = [], {}
+        for task in tasks:
+            held = load_pools(task)[0][max_pool: max_pool + n_items]
+            if held:
+                chosen.append(task)
+                examples[task] = functional.encode(held)
+            if len(chosen) == n_tasks:
+                break
+        return cls(chosen, examples, functional, every) if chosen else None
+
+    def due(self, step: int, total: int) -> bool:
+        return step % self.every == 0 or step == total
+
+    @torch.no_grad()
+    def measure(self, training, step: int) -> dict:
+        """-> {"step", "heldout_loss" (mean over tasks), "per_task"}."""
+        training.net.eval()
+        try:
+            out = training.head(training.sampler.fixed_batch(self.tasks))
+            state = out.state()
+            per_task = {t: float(self.functional({k: v[i] for k, v in state.items()}, self.examples[t]))
+                        for i, t in enumerate(self.tasks)}
+        finally:
+            training.net.train()
+        return {"step": step, "heldout_loss": sum(per_task.values()) / len(per_task), "per_task": per_task}

@@ -1,0 +1,1 @@
+"""Training objectives of the generator, one module each behind base.Objective."""
