@@ -62,8 +62,13 @@ def _run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         timings: dict = {}
+        extra = {}
+        if gen.reads_model:  # the base model reads the prompts against the task's answer set, if one
+            from dnd.generator.model_condition import label_set
+
+            extra["choices"] = label_set(items) if items else None
         state = gen.generate([it.prompt for it in items], seed=args.seed, timings=timings,
-                             description=args.description)
+                             description=args.description, **extra)
     for w in caught:
         print(f"dnd: warning: {w.message}")
     t2 = time.perf_counter()

@@ -16,7 +16,7 @@ def add_generator_flags(p) -> None:
     g.add_argument("--gen-batch-size", type=positive_int, default=8)
     g.add_argument("--gen-lr", type=positive_float, default=1e-3)
     g.add_argument("--n-prompts", type=positive_int, default=128, help="N condition prompts")
-    g.add_argument("--condition", choices=("pooled", "tokens"), default="pooled")
+    g.add_argument("--minilm-features", choices=("pooled", "tokens"), default="pooled")
     g.add_argument("--encoder-max-tokens", type=positive_int, default=None, help="word pieces the encoder reads per prompt")
     g.add_argument("--hidden-channels", default=None, help="decoder stage channels, e.g. 64,64")
     g.add_argument("--size", choices=("cpu", "paper"), default="cpu")
@@ -64,7 +64,7 @@ def generator_config(args):
     from dnd.cli.train_cmd import config_from_args
 
     ns = argparse.Namespace(
-        size=args.size, hidden_channels=args.hidden_channels, condition=args.condition, n_prompts=args.n_prompts,
+        size=args.size, hidden_channels=args.hidden_channels, condition=args.minilm_features, n_prompts=args.n_prompts,
         encoder=args.encoder, steps=args.gen_steps, batch_size=args.gen_batch_size, lr=args.gen_lr,
         weight_decay=0.1, cond_noise=1e-4, target_noise=1e-5, no_token_weighting=False, seed=0,
         device=args.device, chunk=None, n_basis=args.n_basis, encoder_max_tokens=args.encoder_max_tokens)

@@ -30,8 +30,16 @@ def register(sub) -> None:
                    "without --zoo, registry tasks or suites (required)")
     p.add_argument("--size", choices=("cpu", "paper"), default="cpu", help="decoder size preset")
     p.add_argument("--hidden-channels", default=None, help="decoder stage channels, e.g. 64,64 (overrides --size)")
-    p.add_argument("--condition", choices=("pooled", "tokens"), default="pooled",
-                   help="pooled sentence embeddings or the paper's token-level hidden states")
+    p.add_argument("--condition", choices=("minilm", "model", "both"), default="minilm",
+                   help="what the generator reads of the prompts: MiniLM sentence features, the frozen base "
+                        "model's reading of them (hidden states at the answer position and its lean over the "
+                        "answer set; shared head), or both")
+    p.add_argument("--minilm-features", choices=("pooled", "tokens"), default="pooled",
+                   help="MiniLM: pooled sentence embeddings or the paper's token-level hidden states")
+    p.add_argument("--model-prompts", type=positive_int, default=8,
+                   help="--condition model/both: how many of the N prompts the base model reads")
+    p.add_argument("--model-layers", default="", help="--condition model/both: layers read, e.g. 15,29 "
+                   "(default: the middle and the last)")
     p.add_argument("--n-prompts", type=positive_int, default=128, help="N prompts per condition")
     p.add_argument("--encoder-max-tokens", type=positive_int, default=None,
                    help="word pieces the encoder reads per prompt (default: the encoder's limit; "
@@ -56,6 +64,8 @@ def register(sub) -> None:
                    help="train-pool prompts per task that conditions are sampled from (each is encoded once)")
     g.add_argument("--items-per-task", type=positive_int, default=4,
                    help="labeled train-pool items per condition for the functional loss")
+    g.add_argument("--max-length", type=positive_int, default=256,
+                   help="tokens per labeled item in the functional loss (and per prompt the base model reads)")
     g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="base model precision in the functional loss")
     g.add_argument("--head", choices=("shared", "basis", "conv"), default="shared",
@@ -102,8 +112,15 @@ def config_from_args(args):
                              hybrid_weight=getattr(args, "hybrid_weight", 1.0),
                              items_per_task=getattr(args, "items_per_task", 4),
                              max_pool=getattr(args, "max_pool", 512),
+                             max_length=getattr(args, "max_length", 256),
                              precision=getattr(args, "precision", "fp32"))
-    condition = ConditionSettings(encoder=args.encoder, kind=args.condition, n_prompts=args.n_prompts,
+    try:
+        layers = tuple(int(x) for x in parse_list(getattr(args, "model_layers", "")))
+    except ValueError:
+        raise DndError(f"--model-layers {args.model_layers!r}: expected integers like 15,29") from None
+    condition = ConditionSettings(encoder=args.encoder, kind=args.minilm_features, n_prompts=args.n_prompts,
+                                  source=getattr(args, "condition", "minilm"), model_layers=layers,
+                                  model_prompts=getattr(args, "model_prompts", 8),
                                   encoder_max_tokens=args.encoder_max_tokens)
     head, reference = None, "none"
     if head_kind == "shared":

@@ -253,12 +253,14 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
                    for it, norm in zip(items, hit["norm"])]
         return {"accuracy": sum(correct) / len(correct), "correct": correct}
 
-    def generated(name: str, condition: str, task: str, cond_prompts: list[str]) -> dict:
+    def generated(name: str, condition: str, task: str, cond_prompts: list[str], choices=None) -> dict:
+        """choices: the answer set a model-condition generator reads (the scored task's
+        options, never its labels)."""
         path = work / "adapters" / name / condition / task
         if not (path / zm.ADAPTER_WEIGHTS).exists():
             g = gens[name]
             t0 = time.perf_counter()
-            state = g.generate(cond_prompts[: n_cond[name]])
+            state = g.generate(cond_prompts[: n_cond[name]], **({"choices": choices} if g.reads_model else {}))
             g.save_adapter(state, path, info={"condition": condition, "task": task,
                                               "generate_s": round(time.perf_counter() - t0, 3)})
         return read_adapter(path)
@@ -334,7 +336,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             put("full_shot", adapter_score(task, state, zoo_lora, items))
         for name in gens if "dnd" in s.methods else ():
             lora = LoraSettings.from_json(gens[name].saved.get("adapter_lora", gens[name].saved["lora"]))
-            state = generated(name, "prompts", task, prompts[task])
+            state = generated(name, "prompts", task, prompts[task], label_set(items))
             hit = put(f"dnd:{name}", adapter_score(task, state, lora, items))
             if calib:
                 put(f"dnd:{name}+calibrated", calibrated(task, f"adapter_{state_digest(state)}", state, lora, items,
@@ -343,7 +345,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
             lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))
             donor = scored[(scored.index(task) + 1) % len(scored)]
             row["shuffled_from"] = donor
-            put("shuffled", adapter_score(task, generated(primary, f"shuffled_{donor}", task, prompts[donor]),
+            put("shuffled", adapter_score(task, generated(primary, f"shuffled_{donor}", task, prompts[donor], label_set(items)),
                                           lora, items))
         if "random_text" in s.methods and primary is not None:
             lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))

@@ -22,6 +22,7 @@ from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.descriptions import encode_descriptions, task_descriptions
 from dnd.generator.head_api import SharedHead, TokenHead
 from dnd.generator.heads import SharedLoraHead, lora_sites
+from dnd.generator.model_condition import ModelReader, aggregate, feature_dim, label_set, resolve_layers
 from dnd.generator.objectives.functional import Functional, FunctionalLoss
 from dnd.generator.objectives.reconstruction import DeltaReconstruction, TokenReconstruction
 from dnd.generator.sampler import TaskSampler
@@ -100,10 +101,22 @@ def _conditions(config: C.GeneratorConfig, tasks: list[str], device: str, reads_
     return encoder, pools, items_of, (descs if reads_desc else None)
 
 
+def _model_pools(config: C.GeneratorConfig, items_of: dict, model, tok, identity: str) -> tuple[dict, int, int]:
+    """The base model's per-prompt rows of every task's pool (model_condition.py), before
+    any adapter is attached to the model. -> ({task: (n_pool, k + 1, D)}, M, k + 1)."""
+    layers = resolve_layers(config.condition.model_layers, model.config.num_hidden_layers)
+    reader = ModelReader(model, tok, layers, identity, max_length=config.train.max_length)
+    pools = {t: reader.cached_rows([it.prompt for it in items], label_set(items))
+             for t, items in tqdm(items_of.items(), desc="reading prompts with the base model", unit="task",
+                                  leave=False)}
+    return pools, feature_dim(model.config.hidden_size, layers), 2 * len(layers) + 1
+
+
 def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | None, manifest: dict | None,
-                   model=None, tok=None, delta_lora: LoraSettings | None = None) -> Training:
+                   model=None, tok=None, delta_lora: LoraSettings | None = None, model_identity: str = "") -> Training:
     """The parts of a run over `tasks`. model / tok: the base model (needed by the
-    functional objective and without a zoo); delta_lora: the generated LoRA's shape."""
+    functional objective, the model condition and without a zoo); delta_lora: the
+    generated LoRA's shape; model_identity: keys the model condition's cache."""
     s = config.train
     shared = config.head is not None
     use_rec, use_func = s.objective in ("reconstruction", "hybrid"), s.objective in ("functional", "hybrid")
@@ -133,6 +146,9 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
     # --- conditions ----------------------------------------------------------------------
     reads_desc = shared and config.head.description
     encoder, pools, items_of, descs = _conditions(config, tasks, s.device, reads_desc)
+    model_pools, model_dim, model_blocks = None, 0, 1
+    if config.condition.reads_model:
+        model_pools, model_dim, model_blocks = _model_pools(config, items_of, model, tok, model_identity)
 
     # --- the network and its objectives ------------------------------------------------------
     token_shape = (layout.n_tokens, *layout.token_shape)
@@ -142,8 +158,9 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
         net = SharedLoraHead(encoder.cond_shape(), layout.keys, layout.shapes, config.decoder.hidden_channels,
                              config.decoder.kernel, config.decoder.layer_kernel, width=h.width,
                              embed_dim=h.embed_dim, cond_dim=h.cond_dim, desc_dim=encoder.dim if reads_desc else 0,
-                             b_scale=h.b_scale)
-        head = SharedHead(net, reads_desc, reference and (reference[0], reference[1], delta_lora))
+                             b_scale=h.b_scale, model_dim=model_dim, model_blocks=model_blocks)
+        head = SharedHead(net, reads_desc, reference and (reference[0], reference[1], delta_lora),
+                          reads_minilm=config.condition.reads_minilm)
         if use_rec:
             zoo_scale = residual.scale(LoraSettings.from_json(manifest["lora"]))
             objectives.append(DeltaReconstruction(layout.keys, [(x.key_a, x.key_b) for x in sites],
@@ -170,9 +187,12 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
         objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
 
     sampler = TaskSampler(tasks, pools, config.condition.n_prompts, s.device, descs=descs, drop_prob=s.drop_prob,
-                          targets=targets if use_rec else None, examples=examples, items_per_task=s.items_per_task)
+                          targets=targets if use_rec else None, examples=examples, items_per_task=s.items_per_task,
+                          model_pools=model_pools, aggregate=aggregate, model_prompts=config.condition.model_prompts)
     meta = {"cond_shape": list(encoder.cond_shape()), "token_shape": list(token_shape), "n_basis": n_basis,
             "written_lora": written_lora}
     if reads_desc:
         meta["desc_dim"] = encoder.dim
+    if model_dim:
+        meta.update(model_dim=model_dim, model_blocks=model_blocks)
     return Training(net, head, sampler, objectives, layout, meta, reference, functional)

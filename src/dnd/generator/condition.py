@@ -41,12 +41,37 @@ class ConditionSettings:
     # word pieces the encoder reads per prompt; None = the encoder's own limit (256 for
     # MiniLM). Encoding is most of generation time on a CPU and grows with this.
     encoder_max_tokens: int | None = None
+    # what the head reads: "minilm" (the sentence encoder above), "model" (the frozen base
+    # model's reading of the prompts, model_condition.py) or "both"
+    source: str = "minilm"
+    model_layers: tuple[int, ...] = ()  # layers whose answer-position state is read (resolved at training)
+    model_prompts: int = 8  # of the N prompts, how many the base model reads (its cost grows with it)
 
     def to_json(self) -> dict:
         d = asdict(self)
         if d["encoder_max_tokens"] is None:
             del d["encoder_max_tokens"]  # configs saved before the option existed stay equal
+        if self.source == "minilm":
+            for k in ("source", "model_layers", "model_prompts"):
+                del d[k]
+        else:
+            d["model_layers"] = list(self.model_layers)
         return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ConditionSettings":
+        d = dict(d)
+        if "model_layers" in d:
+            d["model_layers"] = tuple(d["model_layers"])
+        return cls(**d)
+
+    @property
+    def reads_model(self) -> bool:
+        return self.source in ("model", "both")
+
+    @property
+    def reads_minilm(self) -> bool:
+        return self.source in ("minilm", "both")
 
 
 def fold(dim: int) -> tuple[int, int]:

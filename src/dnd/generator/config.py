@@ -19,6 +19,7 @@ CURVE = "learning_curve.json"  # held-out loss of training tasks during training
 
 OBJECTIVES = ("reconstruction", "functional", "hybrid")
 HEADS = ("shared", "basis", "conv")
+CONDITION_SOURCES = ("minilm", "model", "both")
 
 
 def _drop_defaults(d: dict, cls, names: tuple[str, ...]) -> dict:
@@ -112,6 +113,6 @@ class GeneratorConfig:
     def from_json(cls, d: dict) -> "GeneratorConfig":
         dec = dict(d["decoder"], hidden_channels=tuple(d["decoder"]["hidden_channels"]))
         head = HeadSettings(**d["head"]) if d.get("head") else None
-        return cls(condition=ConditionSettings(**d["condition"]), decoder=DecoderSettings(**dec),
+        return cls(condition=ConditionSettings.from_json(d["condition"]), decoder=DecoderSettings(**dec),
                    train=GenTrainSettings(**d["train"]), chunk=d.get("chunk"), head=head,
                    reference=d.get("reference", "none"))

@@ -36,6 +36,30 @@ class Generator:
         self.encoder = ConditionEncoder(self.config.condition, device=device)
         self.bf16 = bf16_is_fast(device)  # bf16 encoder where native: features within cosine 0.9999 of fp32
         self.reference: dict[str, torch.Tensor] | None = None  # residual generators: set by from_pretrained
+        self._reader = None  # the base model's reading of the prompts (model condition), loaded on first use
+
+    @property
+    def reads_model(self) -> bool:
+        """Whether the base model's reading of the prompts conditions this generator."""
+        return self.config.condition.reads_model
+
+    def use_base_model(self, model, tokenizer) -> None:
+        """Share an already loaded base model (e.g. the server's) for the model condition;
+        otherwise the first generation loads it."""
+        from dnd.generator.model_condition import ModelReader, resolve_layers
+
+        layers = resolve_layers(self.config.condition.model_layers, model.config.num_hidden_layers)
+        self._reader = ModelReader(model, tokenizer, layers, identity="", max_length=self.config.train.max_length)
+
+    def model_condition(self, prompts: list[str], choices=None) -> torch.Tensor:
+        """(1, M): the base model's reading of `prompts` (model_condition.py)."""
+        from dnd.generator.model_condition import aggregate
+
+        if self._reader is None:
+            from dnd.assets import load_base_model
+
+            self.use_base_model(*load_base_model(self.base_model["name"], device=self.device))
+        return aggregate(self._reader.rows(prompts, choices))[None].to(self.device)
 
     @property
     def reads_description(self) -> bool:
@@ -67,7 +91,8 @@ class Generator:
                                      config.decoder.hidden_channels, config.decoder.kernel,
                                      config.decoder.layer_kernel, width=config.head.width,
                                      embed_dim=config.head.embed_dim, cond_dim=config.head.cond_dim,
-                                     desc_dim=saved.get("desc_dim", 0), b_scale=config.head.b_scale)
+                                     desc_dim=saved.get("desc_dim", 0), b_scale=config.head.b_scale,
+                                     model_dim=saved.get("model_dim", 0), model_blocks=saved.get("model_blocks", 1))
         else:
             decoder = HyperConvDecoder(tuple(saved["cond_shape"]), tuple(saved["token_shape"]),
                                        config.decoder.hidden_channels, config.decoder.kernel,
@@ -84,10 +109,12 @@ class Generator:
 
     @torch.no_grad()
     def generate(self, prompts: list[str] | None, seed: int = 0, timings: dict | None = None,
-                 description: str | None = None) -> dict[str, torch.Tensor]:
+                 description: str | None = None, choices=None) -> dict[str, torch.Tensor]:
         """N prompts and/or a task description -> a PEFT LoRA state dict. With more than N
         prompts, N are sampled (seeded); with fewer, they are cycled (and a warning is
-        issued). A description needs a generator that reads them (`reads_description`)."""
+        issued). A description needs a generator that reads them (`reads_description`).
+        `choices`: the task's answer set, read by a generator with the model condition
+        (`reads_model`: the base model reads the first `model_prompts` of the N)."""
         prompts = [p for p in (prompts or []) if p.strip()]
         description = (description or "").strip() or None
         if description is not None and not self.reads_description:
@@ -112,10 +139,16 @@ class Generator:
         cond = feats[where]  # (N, H, W)
         t1 = time.perf_counter()
         if self.config.head is not None:
-            state = self._generate_delta(cond, description, None)
+            model_cond = None
+            if self.reads_model:
+                first = order[: self.config.condition.model_prompts].tolist()
+                model_cond = self.model_condition([prompts[i] for i in first], choices)  # (1, M)
+            tm = time.perf_counter()
+            state = self._generate_delta(cond if self.config.condition.reads_minilm else None, description,
+                                         None, model_cond)
             t2 = time.perf_counter()
             if timings is not None:
-                timings.update(encode_s=t1 - t0, decode_s=t2 - t1)
+                timings.update(encode_s=t1 - t0, model_s=tm - t1, decode_s=t2 - tm)
             return state
         tokens = self.decoder(cond[None].to(self.device))[0].float().cpu()  # (T, r, w + 2)
         state = self.layout.detokenize(tokens)
@@ -128,7 +161,7 @@ class Generator:
         return state
 
     def _generate_delta(self, cond: torch.Tensor | None, description: str | None,
-                        timings: dict | None) -> dict[str, torch.Tensor]:
+                        timings: dict | None, model_cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Shared head: condition (N, H, W) and/or a description -> the written adapter's
         state (the reference's ranks and the generated delta's, concatenated)."""
         from dnd.generator.descriptions import encode_descriptions
@@ -137,7 +170,7 @@ class Generator:
         t0 = time.perf_counter()
         desc = encode_descriptions(self.encoder, [description]).to(self.device) if description else None  # (1, D)
         t1 = time.perf_counter()
-        delta = self.decoder(cond[None].to(self.device) if cond is not None else None, desc)
+        delta = self.decoder(cond[None].to(self.device) if cond is not None else None, desc, model_cond=model_cond)
         delta = {k: v[0].float().cpu() for k, v in delta.items()}
         if self.reference is not None:
             ref_lora = LoraSettings.from_json(self.saved["reference_lora"])

@@ -38,8 +38,8 @@ class SharedHead:
     """heads.SharedLoraHead behind the interface; `reference` = (state, LoraSettings of it,
     LoraSettings of the delta) makes the output the written adapter: reference + delta."""
 
-    def __init__(self, net: nn.Module, reads_desc: bool, reference: tuple | None = None):
-        self.net, self.reads_desc, self.reference = net, reads_desc, reference
+    def __init__(self, net: nn.Module, reads_desc: bool, reference: tuple | None = None, reads_minilm: bool = True):
+        self.net, self.reads_desc, self.reference, self.reads_minilm = net, reads_desc, reference, reads_minilm
 
     def __call__(self, batch) -> HeadOutput:
         kw = {}
@@ -47,7 +47,7 @@ class SharedHead:
             kw = dict(desc=batch.desc, has_prompts=batch.has_p, has_desc=batch.has_d)
         if batch.model is not None:
             kw["model_cond"] = batch.model
-        state = self.net(batch.cond, **kw)  # {key: (B, *shape)}
+        state = self.net(batch.cond if self.reads_minilm else None, **kw)  # {key: (B, *shape)}
         if self.reference is not None:
             ref_state, ref_lora, delta_lora = self.reference
             state = residual.concat_ranks(ref_state, ref_lora, state, delta_lora)

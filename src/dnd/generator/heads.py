@@ -79,14 +79,16 @@ def lora_sites(keys: tuple[str, ...], shapes: tuple[tuple[int, int], ...]) -> tu
 class SharedLoraHead(nn.Module):
     """Condition (prompt features and/or a description embedding) -> a LoRA delta.
 
-    forward(cond, desc, has_prompts, has_desc) -> {PEFT key: (B, *shape)}.
-    cond: (B, N, H, W) prompt features or None; desc: (B, D) or None; has_*: (B,) 0/1.
+    forward(cond, desc, has_prompts, has_desc, model_cond) -> {PEFT key: (B, *shape)}.
+    cond: (B, N, H, W) prompt features or None; desc: (B, D) or None; has_*: (B,) 0/1;
+    model_cond: (B, M) the base model's reading of the prompts (model_condition.py) or None.
     """
 
     def __init__(self, cond_shape: tuple[int, int, int], keys: tuple[str, ...],
                  shapes: tuple[tuple[int, int], ...], hidden_channels: tuple[int, ...] = (64, 64),
                  kernel: int = 3, layer_kernel: int = 3, width: int = 64, embed_dim: int = 32,
-                 cond_dim: int = 128, desc_dim: int = 0, b_scale: float = 1e-3):
+                 cond_dim: int = 128, desc_dim: int = 0, b_scale: float = 1e-3, model_dim: int = 0,
+                 model_blocks: int = 1):
         super().__init__()
         c0, h0, w0 = cond_shape
         hidden = tuple(hidden_channels)
@@ -98,6 +100,12 @@ class SharedLoraHead(nn.Module):
         self.missing_prompts = nn.Parameter(torch.zeros(cond_dim))
         self.desc_proj = nn.Linear(desc_dim, cond_dim) if desc_dim else None
         self.missing_desc = nn.Parameter(torch.zeros(cond_dim)) if desc_dim else None
+        # the base model's reading (model_condition.py): model_blocks vectors of model_dim /
+        # model_blocks, each layer-normalized (hidden states carry outlier dimensions), with
+        # each block's log norm beside them (how far the model leans), then projected
+        self.model_blocks = model_blocks
+        self.model_proj = nn.Linear(model_dim + model_blocks, cond_dim) if model_dim else None
+        self.missing_model = nn.Parameter(torch.zeros(cond_dim)) if model_dim else None
         self.norm = nn.LayerNorm(cond_dim)
 
         self.sites, geometry = lora_sites(keys, shapes)
@@ -129,7 +137,14 @@ class SharedLoraHead(nn.Module):
         # sites of each module type, in layer order: (module index, positions in self.sites)
         self._groups = [(i, [j for j, s in enumerate(self.sites) if s.module == m]) for i, m in enumerate(self.modules_)]
 
-    def condition_vector(self, cond, desc, has_prompts, has_desc) -> torch.Tensor:
+    def model_part(self, model_cond: torch.Tensor) -> torch.Tensor:
+        """(B, M) aggregated base-model reading -> (B, Z)."""
+        x = model_cond.reshape(model_cond.shape[0], self.model_blocks, -1)  # (B, blocks, D)
+        log_norm = torch.log1p(x.norm(dim=-1))  # (B, blocks)
+        x = nn.functional.layer_norm(x, x.shape[-1:])
+        return self.model_proj(torch.cat([x.flatten(1), log_norm], dim=1))
+
+    def condition_vector(self, cond, desc, has_prompts, has_desc, model_cond=None) -> torch.Tensor:
         """-> z (B, Z)."""
         parts = []
         if cond is not None:
@@ -148,16 +163,24 @@ class SharedLoraHead(nn.Module):
                 parts.append(w * d + (1 - w) * self.missing_desc)
             else:
                 parts.append(self.missing_desc.expand(parts[0].shape[0], -1))
+        if self.model_proj is not None:  # read from the prompts: present or dropped with them
+            if model_cond is not None:
+                w = has_prompts[:, None].to(parts[0].dtype)
+                parts.append(w * self.model_part(model_cond) + (1 - w) * self.missing_model)
+            else:
+                parts.append(self.missing_model.expand(parts[0].shape[0], -1))
         return self.norm(sum(parts))
 
-    def forward(self, cond=None, desc=None, has_prompts=None, has_desc=None) -> dict[str, torch.Tensor]:
-        batch = (cond if cond is not None else desc).shape[0]
+    def forward(self, cond=None, desc=None, has_prompts=None, has_desc=None,
+                model_cond=None) -> dict[str, torch.Tensor]:
+        given = next(x for x in (cond, desc, model_cond) if x is not None)
+        batch = given.shape[0]
         ones, zeros = torch.ones(batch, device=self.layer_emb.device), torch.zeros(batch, device=self.layer_emb.device)
         if has_prompts is None:
-            has_prompts = ones if cond is not None else zeros
+            has_prompts = ones if cond is not None or model_cond is not None else zeros
         if has_desc is None:
             has_desc = ones if desc is not None else zeros
-        z = self.condition_vector(cond, desc, has_prompts, has_desc)  # (B, Z)
+        z = self.condition_vector(cond, desc, has_prompts, has_desc, model_cond)  # (B, Z)
         e = self.layer_emb[self.site_layer] + self.module_emb[self.site_module]  # (S, E)
         h = self.in_z(z)[:, None, :] + self.in_e(e)[None]  # (B, S, width)
         h = h + self.mlp(h)

@@ -50,10 +50,10 @@ class TaskSampler:
     def __init__(self, tasks: list[str], pools: dict, n_prompts: int, device: str = "cpu",
                  descs: dict | None = None, drop_prob: float = 0.0, model_pools: dict | None = None,
                  aggregate=None, targets: dict | None = None, examples: dict | None = None,
-                 items_per_task: int = 4):
+                 items_per_task: int = 4, model_prompts: int = 8):
         self.tasks, self.pools, self.n, self.device = tasks, pools, n_prompts, device
         self.descs, self.drop_prob = descs, drop_prob
-        self.model_pools, self.aggregate = model_pools, aggregate
+        self.model_pools, self.aggregate, self.model_prompts = model_pools, aggregate, model_prompts
         self.targets, self.examples, self.items_per_task = targets, examples, items_per_task
 
     def _rand(self, n: int, rng: torch.Generator) -> int:
@@ -73,7 +73,8 @@ class TaskSampler:
             tasks.append(task)
             conds.append(self.pools[task][idx.to(self.device)])  # (N, H, W)
             if self.model_pools is not None:
-                model.append(self.aggregate(self.model_pools[task][idx.to(self.device)]))  # (M,)
+                rows = self.model_pools[task][idx[: self.model_prompts].to(self.device)]  # (m, k + 1, D)
+                model.append(self.aggregate(rows))  # (M,)
             if self.descs is not None:
                 desc.append(self.descs[task][self._rand(self.descs[task].shape[0], rng)])
                 u = float(torch.rand((), generator=rng))
@@ -107,7 +108,7 @@ class TaskSampler:
             idx = torch.arange(self.n) % n_pool
             conds.append(self.pools[task][idx.to(self.device)])  # (N, H, W)
             if self.model_pools is not None:
-                model.append(self.aggregate(self.model_pools[task][idx.to(self.device)]))
+                model.append(self.aggregate(self.model_pools[task][idx[: self.model_prompts].to(self.device)]))
         batch = Batch(tasks=list(tasks), cond=torch.stack(conds))
         if self.descs is not None:
             batch.desc = torch.stack([self.descs[t][0] for t in tasks])

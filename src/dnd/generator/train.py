@@ -11,6 +11,7 @@ and the finished directory). Held-out and evaluation-only tasks are never loaded
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dnd.errors import DndError
@@ -55,6 +56,10 @@ def _check_options(config: C.GeneratorConfig, has_zoo: bool) -> None:
                        "use --head shared")
     if config.reference != residual.NONE and config.head is None:
         raise DndError(f"--reference {config.reference}: only the shared head (--head shared) is residual")
+    if config.condition.source not in C.CONDITION_SOURCES:
+        raise DndError(f"--condition {config.condition.source}: expected one of {', '.join(C.CONDITION_SOURCES)}")
+    if config.condition.reads_model and config.head is None:
+        raise DndError(f"--condition {config.condition.source}: only the shared head (--head shared) reads the model")
     if config.reference == residual.ZOO_MEAN and not has_zoo:
         raise DndError("--reference zoo-mean: needs --zoo")
 
@@ -95,11 +100,12 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     else:
         base_name, base_identity, delta_lora = base_model or DEFAULT_BASE_MODEL, None, lora or LoraSettings()
     model = tok = None
-    if s.objective != "reconstruction" or manifest is None:
+    if s.objective != "reconstruction" or manifest is None or config.condition.reads_model:
         model, tok = load_base_model(base_name, device=s.device)
         base_identity = base_identity or base_model_identity(base_name, model).to_json()
 
-    training = build_training(config, train_tasks, zoo_dir, manifest, model, tok, delta_lora)
+    training = build_training(config, train_tasks, zoo_dir, manifest, model, tok, delta_lora,
+                              model_identity=json.dumps(base_identity, sort_keys=True))
     curve = None
     if training.functional is not None:
         curve = LearningCurve.build(train_tasks, training.functional, s.max_pool, every=curve_every)
@@ -123,8 +129,9 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
         "train_time_s": round(run["elapsed"], 1),
         "final_loss": losses[-1] if losses else None,
     }
-    if "desc_dim" in meta:
-        saved["desc_dim"] = meta["desc_dim"]
+    for key in ("desc_dim", "model_dim", "model_blocks"):
+        if key in meta:
+            saved[key] = meta[key]
     ref_state = None
     if training.reference is not None:
         ref_state, ref_lora, ref_name = training.reference
