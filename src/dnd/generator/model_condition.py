@@ -56,12 +56,14 @@ def aggregate(rows: torch.Tensor) -> torch.Tensor:
 
 
 class ModelReader:
-    """Per-prompt rows (n, k + 1, D) from a causal LM (used frozen, without adapters)."""
+    """Per-prompt rows (n, k + 1, D) from a causal LM (used frozen, without adapters);
+    `bf16`: under bfloat16 autocast, at training and generation alike (2x faster on a CPU
+    with native bf16; the rows are read back in float32)."""
 
     def __init__(self, model, tokenizer, layers: tuple[int, ...], identity: str, max_length: int = 256,
-                 batch_size: int = 16):
+                 batch_size: int = 16, bf16: bool = True):
         self.model, self.tok, self.layers, self.identity = model, tokenizer, tuple(layers), identity
-        self.max_length, self.batch_size = max_length, batch_size
+        self.max_length, self.batch_size, self.bf16 = max_length, batch_size, bf16
 
     def _first_tokens(self, choices) -> torch.Tensor | None:
         if not choices:
@@ -89,8 +91,9 @@ class ModelReader:
             for j, seq in enumerate(ids):  # left padding: the answer position is the last one
                 input_ids[j, width - len(seq):], mask[j, width - len(seq):] = torch.tensor(seq), 1
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
-            res = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                             position_ids=pos.to(device), output_hidden_states=True, logits_to_keep=1)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                res = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                                 position_ids=pos.to(device), output_hidden_states=True, logits_to_keep=1)
             hs = [res.hidden_states[layer + 1][:, -1].float() for layer in self.layers]  # k x (b, D)
             if first is None:
                 u = torch.zeros_like(hs[0])
@@ -102,7 +105,7 @@ class ModelReader:
 
     def cached_rows(self, prompts: list[str], choices=None) -> torch.Tensor:
         """`rows`, memoized on disk as safetensors (a damaged file is recomputed)."""
-        h = hashlib.sha256(f"{self.identity}|{self.layers}|{self.max_length}|{choices}".encode())
+        h = hashlib.sha256(f"{self.identity}|{self.layers}|{self.max_length}|{self.bf16}|{choices}".encode())
         for p in prompts:
             h.update(hashlib.sha256(p.encode()).digest())
         path = cache_dir() / "model_features" / f"{h.hexdigest()[:32]}.safetensors"
