@@ -23,7 +23,8 @@ from dnd.errors import DndError
 # PEFT's save_pretrained, dnd.evaluation.reproduce).
 ZOO_FORMAT_PREFIX = "dnd-zoo/"
 GENERATOR_CONFIG = "generator_config.json"
-ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_CONFIG = "adapter_config.json"  # a PEFT adapter directory: its settings (peft.utils.CONFIG_NAME)
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # and its weights (dnd.lora.io)
 MANIFEST = "manifest.json"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt")
 

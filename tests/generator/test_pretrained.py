@@ -12,6 +12,7 @@ import torch
 from safetensors import safe_open
 
 import dnd
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.cli.main import main as dnd_main
 from dnd.errors import DndError
 from dnd.fileio import read_json, sha256_file, write_json
@@ -20,7 +21,6 @@ from dnd.generator import pretrained as P
 from dnd.generator.generate import Generator
 from dnd.serving.nearest import SHIPPED as SHIPPED_INDEX
 from dnd.serving.nearest import TaskIndex
-from dnd.zoo.manifest import ADAPTER_WEIGHTS
 
 PROMPTS = [f"Review: movie number {i} was fine. Positive or negative?" for i in range(8)]
 

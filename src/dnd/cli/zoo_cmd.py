@@ -66,9 +66,10 @@ def run(args) -> int:
         if getattr(args, flag) < 1:
             raise DndError(f"--{flag.replace('_', '-')} must be positive")
     from dnd.artifacts import check_output
+    from dnd.lora.settings import LoraSettings
+    from dnd.lora.train import TrainSettings
     from dnd.tasks.registry import resolve_tasks
     from dnd.zoo.build import ZooSettings, build_zoo, with_device_defaults
-    from dnd.zoo.lora import LoraSettings, TrainSettings
 
     tasks = tuple(t.name for t in resolve_tasks(args.tasks))
     check_output(args.out, "--out", "zoo")  # before any training: a file, another artifact, unwritable

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from dnd.artifacts import check_generator_dir, check_layout, load_safetensors, read_json_file
+from dnd.artifacts import ADAPTER_WEIGHTS, check_generator_dir, check_layout, load_safetensors, read_json_file
 from dnd.errors import DndError
 from dnd.fileio import atomic_dir, save_safetensors, sha256_file, write_json
 from dnd.generator import config as C
@@ -21,8 +21,7 @@ from dnd.generator.condition import ConditionEncoder, bf16_is_fast
 from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.tokenizer import LoraLayout
 from dnd.generator.train import LAYOUT
-from dnd.zoo.lora import LoraSettings
-from dnd.zoo.manifest import ADAPTER_WEIGHTS
+from dnd.lora.settings import LoraSettings
 
 GENERATION_INFO = "dnd_generation.json"
 
@@ -133,7 +132,7 @@ class Generator:
         """Shared head: condition (N, H, W) and/or a description -> the written adapter's
         state (the reference's ranks and the generated delta's, concatenated)."""
         from dnd.generator.descriptions import encode_descriptions
-        from dnd.generator.residual import concat_ranks
+        from dnd.lora.combine import concat_ranks
 
         t0 = time.perf_counter()
         desc = encode_descriptions(self.encoder, [description]).to(self.device) if description else None  # (1, D)
@@ -157,7 +156,7 @@ class Generator:
         bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
         if bad:
             raise DndError(f"weights are not finite ({bad[0]}); refusing to write {out_dir}")
-        from dnd.zoo.adapter_config import write_adapter_config
+        from dnd.lora.io import write_adapter_config
 
         def build(tmp: Path) -> None:
             write_adapter_config(self.lora, self.base_model["name"], tmp)  # peft's file, without importing peft

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.errors import DndError
 from dnd.fileio import portable_path, read_json, save_safetensors, sha256_file, write_json
 from dnd.generator import config as C
@@ -34,9 +35,11 @@ from dnd.generator.heads import SharedLoraHead, lora_sites, tokens_to_state
 from dnd.generator.objectives import FunctionalLoss, delta_reconstruction, masked_mse
 from dnd.generator.state import load_train_state, save_train_state
 from dnd.generator.tokenizer import LoraLayout
+from dnd.lora.combine import combined_settings, concat_ranks
+from dnd.lora.settings import LoraSettings, scale
+from dnd.lora.train import warmup_cosine
 from dnd.tasks.registry import check_trainable, get_task, load_pools
 from dnd.zoo import manifest as zm
-from dnd.zoo.lora import LoraSettings, warmup_cosine
 
 LAYOUT = "lora_layout.json"
 
@@ -47,7 +50,7 @@ def load_zoo_tokens(zoo_dir: Path, manifest: dict, tasks: list[str], chunk: int 
     """-> (layout, {task: (K, T, H, W) tokens of its kept checkpoints})."""
     layout, tokens = None, {}
     for task in tqdm(tasks, desc="tokenizing zoo", unit="task", leave=False):
-        states = [load_file(p / zm.ADAPTER_WEIGHTS) for p in zm.checkpoint_paths(zoo_dir, manifest, task)]
+        states = [load_file(p / ADAPTER_WEIGHTS) for p in zm.checkpoint_paths(zoo_dir, manifest, task)]
         layout = layout or LoraLayout.from_state_dict(states[0], chunk)
         tokens[task] = torch.stack([layout.tokenize(s) for s in states])
     return layout, tokens
@@ -57,7 +60,7 @@ def load_zoo_states(zoo_dir: Path, manifest: dict, tasks: list[str], chunk: int 
     """-> (layout, {task: {key: (K, *shape)}}): the kept checkpoints' weights, stacked."""
     layout, out = None, {}
     for task in tqdm(tasks, desc="loading zoo", unit="task", leave=False):
-        states = [load_file(p / zm.ADAPTER_WEIGHTS) for p in zm.checkpoint_paths(zoo_dir, manifest, task)]
+        states = [load_file(p / ADAPTER_WEIGHTS) for p in zm.checkpoint_paths(zoo_dir, manifest, task)]
         layout = layout or LoraLayout.from_state_dict(states[0], chunk)
         out[task] = {k: torch.stack([s[k].float() for s in states]) for k in layout.keys}
     return layout, out
@@ -178,7 +181,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     if layout is None:
         if manifest is not None:
             first = zm.checkpoint_paths(zoo_dir, manifest, train_tasks[0])[0]
-            layout = LoraLayout.from_state_dict(load_file(first / zm.ADAPTER_WEIGHTS), config.chunk)
+            layout = LoraLayout.from_state_dict(load_file(first / ADAPTER_WEIGHTS), config.chunk)
         else:
             layout = LoraLayout.from_base_model(model, delta_lora, config.chunk)
     sites, _ = lora_sites(layout.keys, layout.shapes)
@@ -191,7 +194,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     if config.reference != residual.NONE:
         ref_state, ref_lora, ref_name = residual.load_reference(config.reference, zoo_dir, manifest, train_tasks)
         residual.check_fits(ref_state, dict(zip(layout.keys, layout.shapes)), config.reference)
-        written_lora = residual.combined_settings(ref_lora, delta_lora)
+        written_lora = combined_settings(ref_lora, delta_lora)
         ref_state = {k: v.to(s.device) for k, v in ref_state.items()}
 
     # --- conditions ----------------------------------------------------------------------
@@ -232,8 +235,8 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     if use_func:
         functional = FunctionalLoss(model, tok, written_lora, s.device, s.max_length, s.precision)
         examples = {t: functional.encode(pool_items[t]) for t in train_tasks}
-    zoo_scale, gen_scale = (residual.scale(LoraSettings.from_json(manifest["lora"])) if manifest else 1.0,
-                            residual.scale(written_lora))
+    zoo_scale, gen_scale = (scale(LoraSettings.from_json(manifest["lora"])) if manifest else 1.0,
+                            scale(written_lora))
 
     opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, s.warmup_steps, s.steps))
@@ -287,7 +290,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
                           has_desc=torch.tensor(has_d, device=s.device))
             state = net(cond, **kw)  # {key: (B, *shape)}
             if ref_state is not None:
-                state = residual.concat_ranks(ref_state, ref_lora, state, delta_lora)
+                state = concat_ranks(ref_state, ref_lora, state, delta_lora)
             if use_rec:
                 target = {k: torch.stack([t[k] for t in targets]).to(s.device) for k in layout.keys}
                 rec = delta_reconstruction(state, gen_scale, target, zoo_scale, pairs)

@@ -17,11 +17,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.assets import DEFAULT_BASE_MODEL, base_model_identity, load_base_model
 from dnd.fileio import atomic_dir, sha256_file, write_json
+from dnd.lora.attach import attach_lora
+from dnd.lora.settings import LoraSettings
+from dnd.lora.train import TrainSettings, train_lora
 from dnd.tasks.registry import check_trainable, load_pools
 from dnd.zoo import manifest as mf
-from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
 
 # All tasks share one LoRA initialisation (same seed): their A matrices start equal, so
 # adapters of different tasks live in one coordinate system and can be averaged or generated.
@@ -43,7 +46,7 @@ def _save_adapter(peft_model, final: Path) -> str:
     atomic_dir(final, lambda tmp: peft_model.save_pretrained(tmp))
     for extra in ("README.md",):  # PEFT's model card: noise inside a zoo
         (final / extra).unlink(missing_ok=True)
-    return sha256_file(final / mf.ADAPTER_WEIGHTS)
+    return sha256_file(final / ADAPTER_WEIGHTS)
 
 
 def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
@@ -102,9 +105,9 @@ def evaluate_own_lora(peft_model, task: str, n: int, settings: ZooSettings) -> d
     of its eval pool (log-likelihood where items have choices, else greedy generation):
     says on which tasks a LoRA matters. Always scored in fp32: bf16 scoring moved accuracy by
     up to 2 points on 100 items (benchmarks/bench_scoring_precision.py, docs/benchmarks.md)."""
-    from dnd.evaluation.adapters import AdapterModel
     from dnd.evaluation.scoring import evaluate_items
-    from dnd.zoo.lora import lora_state_dict
+    from dnd.lora.attach import lora_state_dict
+    from dnd.lora.swap import AdapterModel
 
     items = load_pools(task)[1][:n]
     protocol = "loglik" if all(it.choices for it in items) else "generate"
