@@ -23,9 +23,11 @@ import time
 import torch
 
 from dnd.assets import load_base_model
-from dnd.evaluation.adapters import AdapterModel
+from dnd.lora.attach import attach_lora, lora_state_dict
+from dnd.lora.settings import LoraSettings
+from dnd.lora.swap import AdapterModel
+from dnd.lora.train import TrainSettings, collate, encode_example, train_lora
 from dnd.tasks.registry import load_pools
-from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, collate, encode_example, lora_state_dict, train_lora
 
 
 @torch.no_grad()

@@ -15,10 +15,10 @@ import time
 
 import torch
 
-from dnd.evaluation.adapters import AdapterModel
 from dnd.evaluation.scoring import evaluate_items
+from dnd.lora.settings import LoraSettings
+from dnd.lora.swap import AdapterModel
 from dnd.tasks.registry import load_pools
-from dnd.zoo.lora import LoraSettings
 
 
 def main() -> None:

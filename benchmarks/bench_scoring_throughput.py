@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 from dnd.evaluation import scoring
-from dnd.evaluation.adapters import AdapterModel
+from dnd.lora.settings import LoraSettings
+from dnd.lora.swap import AdapterModel
 from dnd.tasks.registry import load_pools
-from dnd.zoo.lora import LoraSettings
 
 BEFORE = "11e448d"  # the commit whose scorer is the baseline
 

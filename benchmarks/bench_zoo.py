@@ -15,8 +15,10 @@ import time
 import torch
 
 from dnd.assets import load_base_model
+from dnd.lora.attach import attach_lora
+from dnd.lora.settings import LoraSettings
+from dnd.lora.train import TrainSettings, train_lora
 from dnd.tasks.registry import load_pools
-from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
 
 
 def main() -> None:

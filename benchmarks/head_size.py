@@ -15,7 +15,7 @@ from dnd.generator.condition import ConditionEncoder, ConditionSettings
 from dnd.generator.config import DecoderSettings, HeadSettings
 from dnd.generator.heads import SharedLoraHead
 from dnd.generator.tokenizer import LoraLayout
-from dnd.zoo.lora import LoraSettings
+from dnd.lora.settings import LoraSettings
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ import argparse
 
 from safetensors.torch import load_file
 
-from dnd.evaluation.adapters import average_states
 from dnd.evaluation.baselines import b_cosine
 from dnd.fileio import read_json
 from dnd.generator.generate import Generator
+from dnd.lora.combine import average_states
 from dnd.tasks.registry import load_pools
 
 

@@ -9,7 +9,7 @@
 #   device:  bash scripts/gpu_train_generator.sh  (one call; DEADLINE seconds, default 500)
 #
 # What comes back (under the device tool's $OUT, at most 64 MiB): the finished generator as
-# a bf16 copy ($OUT/generator, `python -m dnd.generator.pretrained export`), or, when the
+# a bf16 copy ($OUT/generator, `python -m dnd.cli.pretrained export`), or, when the
 # deadline came first, the resumable training state ($OUT/state: rerun this script on the
 # next loan with it copied to runs/gpu/both to resume). The state is fp32 (resume must be
 # exact): --head-width 32 keeps it under 64 MiB. UNTESTED on a GPU so far.
@@ -33,7 +33,7 @@ timeout "$DEADLINE" $DND train --objective functional --tasks wide --head shared
   || echo "gpu_train_generator: stopped at the deadline (rerun with the state to resume)"
 mkdir -p "$BACK"
 if [ -f "$GEN/manifest.json" ]; then
-  $PY -m dnd.generator.pretrained export "$GEN" --dst "$BACK/generator" --dtype bf16 --no-task-index
+  $PY -m dnd.cli.pretrained export "$GEN" --dst "$BACK/generator" --dtype bf16 --no-task-index
 else
   mkdir -p "$BACK/state" && cp "$GEN"/train_state.* "$BACK/state/" 2>/dev/null || true
 fi

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from dnd.artifacts import load_safetensors
+from dnd.artifacts import ADAPTER_CONFIG, ADAPTER_WEIGHTS, load_safetensors
 from dnd.assets import base_model_identity
 from dnd.fileio import atomic_dir, read_json, sha256_file, write_json
 from dnd.generator.pretrained import PRETRAINED_DIR as SHIPPED_DIR
@@ -35,14 +35,14 @@ def main(out: str) -> None:
     lora = config["lora"]
 
     def build(tmp: Path) -> None:
-        save_file(state, str(tmp / zm.ADAPTER_WEIGHTS))
-        write_json(tmp / zm.ADAPTER_CONFIG, {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lora["r"],
+        save_file(state, str(tmp / ADAPTER_WEIGHTS))
+        write_json(tmp / ADAPTER_CONFIG, {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lora["r"],
                                              "lora_alpha": lora["lora_alpha"], "lora_dropout": lora["lora_dropout"],
                                              "target_modules": lora["target_modules"], "bias": "none"})
 
     atomic_dir(zoo / REL, build)
     entry = dict(json.loads(Path("results/zoo-wide-cpu.json").read_text())["multitask"]["wide"])
-    entry.update(path=str(REL), sha256=sha256_file(zoo / REL / zm.ADAPTER_WEIGHTS),
+    entry.update(path=str(REL), sha256=sha256_file(zoo / REL / ADAPTER_WEIGHTS),
                  source="the shipped generator's reference.safetensors")
     identity = base_model_identity(config["base_model"]["name"])
     manifest = zm.new_manifest(identity.to_json(), lora)

@@ -45,8 +45,9 @@ TINY_ZOO_TASKS = ("sst2", "boolq")
 
 
 def build_tiny_zoo(zoo_dir: Path, base_model: str, tasks=TINY_ZOO_TASKS, steps: int = 6, keep: int = 3):
+    from dnd.lora.settings import LoraSettings
+    from dnd.lora.train import TrainSettings
     from dnd.zoo.build import ZooSettings, build_zoo
-    from dnd.zoo.lora import LoraSettings, TrainSettings
 
     settings = ZooSettings(
         tasks=tuple(tasks), out=str(zoo_dir), base_model=base_model, keep=keep,

@@ -23,7 +23,8 @@ from dnd.errors import DndError
 # PEFT's save_pretrained, dnd.evaluation.reproduce).
 ZOO_FORMAT_PREFIX = "dnd-zoo/"
 GENERATOR_CONFIG = "generator_config.json"
-ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_CONFIG = "adapter_config.json"  # a PEFT adapter directory: its settings (peft.utils.CONFIG_NAME)
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # and its weights (dnd.lora.io)
 MANIFEST = "manifest.json"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt")
 
@@ -153,37 +154,3 @@ def check_generator_dir(path: str | os.PathLike, flag: str = "--generator", veri
         raise DndError(f"{path / MANIFEST}: not a generator manifest")
     if verify:
         verify_checksums(path, checksums, "generator")
-
-
-GENERATOR_KEYS = ("config", "base_model", "lora", "tasks", "cond_shape", "token_shape")
-
-
-def check_layout(path: str | os.PathLike, saved: object, layout_json: object):
-    """The generator's LoRA layout (lora_layout.json) as a LoraLayout, once it is known to
-    agree with its config: the rank, the target modules and the token grid the decoder emits.
-    A generator whose files were built for another base model or LoRA shape is refused."""
-    from dnd.generator.tokenizer import LoraLayout
-
-    path = Path(path)
-    config = path / GENERATOR_CONFIG
-    if not isinstance(saved, dict) or any(k not in saved for k in GENERATOR_KEYS):
-        missing = [k for k in GENERATOR_KEYS if not isinstance(saved, dict) or k not in saved]
-        raise DndError(f"{config}: not a generator config (no {missing[0]!r})")
-    try:
-        layout = LoraLayout.from_json(layout_json)
-        rows, grid = layout.rows, (layout.n_tokens, *layout.token_shape)
-    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
-        raise DndError(f"{path / 'lora_layout.json'}: not a LoRA layout") from None
-    lora = saved["lora"]
-    if any(r != lora.get("r") for r in rows):
-        raise DndError(f"{path / 'lora_layout.json'}: LoRA rank {rows[0]} does not match r={lora.get('r')} "
-                       f"in {config}; the files come from different generators")
-    targets = set(lora.get("target_modules", ()))
-    strays = [k for k in layout.keys if not any(f".{t}." in k for t in targets)]
-    if strays:
-        raise DndError(f"{path / 'lora_layout.json'}: {strays[0]} is not among the target modules in {config}; "
-                       "the files come from different generators")
-    if tuple(saved["token_shape"]) != grid:
-        raise DndError(f"{config}: token shape {tuple(saved['token_shape'])} does not match the layout's {grid}; "
-                       "the generator was built for another LoRA layout")
-    return layout

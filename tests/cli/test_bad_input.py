@@ -18,10 +18,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from dnd.artifacts import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from dnd.cli.main import main
 from dnd.fileio import read_json, sha256_file, write_json
 from dnd.generator import config as C
-from dnd.zoo.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 
 def snapshot(*roots: Path) -> dict[str, str]:

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from dnd.evaluation import demo_unseen as D
-from dnd.evaluation.adapters import AdapterModel, read_adapter
 from dnd.evaluation.calibration import calibrated_choice, estimate, label_set
 from dnd.evaluation.scoring import evaluate_items
 from dnd.fileio import read_json, write_json
 from dnd.generator import config as C
 from dnd.generator.generate import Generator
+from dnd.lora.io import read_adapter
+from dnd.lora.settings import LoraSettings
+from dnd.lora.swap import AdapterModel
 from dnd.tasks.registry import SUITES, get_task, load_pools
-from dnd.zoo.lora import LoraSettings
 
 
 def test_demo_tasks_are_the_first_task_of_each_of_the_first_three_domains():

@@ -4,8 +4,8 @@ import torch
 
 from dnd.assets import load_base_model
 from dnd.evaluation.scoring import MIN_NEW_TOKENS, choice_logprobs, evaluate_items, new_token_budget, wilson
+from dnd.lora.prompt import format_prompt
 from dnd.tasks.items import Item
-from dnd.zoo.lora import format_prompt
 
 ITEMS = [
     Item(prompt="Is fire hot? Answer yes or no.", answer="yes", choices=("yes", "no")),

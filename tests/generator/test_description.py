@@ -8,13 +8,13 @@ import sys
 import pytest
 import torch
 
+from dnd.artifacts import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from dnd.fileio import read_json
 from dnd.generator import config as C
 from dnd.generator.condition import ConditionSettings
 from dnd.generator.descriptions import instruction_lines, task_descriptions
 from dnd.generator.train import train_generator
 from dnd.tasks.registry import load_pools
-from dnd.zoo.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 
 def dnd(*args):

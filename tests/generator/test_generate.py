@@ -8,10 +8,10 @@ import sys
 import torch
 from safetensors.torch import load_file, save_file
 
+from dnd.artifacts import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from dnd.fileio import read_json, sha256_file, write_json
 from dnd.generator import config as C
 from dnd.generator.generate import Generator
-from dnd.zoo.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 
 def dnd(*args):

@@ -12,11 +12,12 @@ from dnd.generator.condition import ConditionSettings
 from dnd.generator.generate import Generator
 from dnd.generator.heads import SharedLoraHead
 from dnd.generator.objectives.functional import FunctionalLoss
-from dnd.generator.residual import combined_settings, concat_ranks
 from dnd.generator.tokenizer import LoraLayout
 from dnd.generator.train import train_generator
+from dnd.lora.attach import attach_lora, lora_state_dict
+from dnd.lora.combine import combined_settings, concat_ranks
+from dnd.lora.settings import LoraSettings
 from dnd.tasks.registry import load_pools
-from dnd.zoo.lora import LoraSettings, attach_lora, lora_state_dict
 
 LORA = LoraSettings(r=4, lora_alpha=8)
 HEAD = C.HeadSettings(width=16, embed_dim=8, cond_dim=16, b_scale=1.0)  # a tiny model needs a large lora_B
@@ -146,7 +147,8 @@ def test_untrained_residual_generator_writes_the_reference(tiny_zoo, tiny_model,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dnd.evaluation.adapters import average_states, read_adapter
+    from dnd.lora.combine import average_states
+    from dnd.lora.io import read_adapter
     from dnd.zoo import manifest as zm
 
     config = C.GeneratorConfig(

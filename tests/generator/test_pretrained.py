@@ -1,5 +1,6 @@
-"""The shipped generator: export to bf16 with a manifest and a model card, loading it as the
-default (`Generator.from_pretrained()`, `dnd generate` without --generator), refusals."""
+"""The shipped generator: export to bf16 with a manifest and a model card (dnd.cli.pretrained),
+loading it as the default (dnd.generator.pretrained: `Generator.from_pretrained()`, `dnd
+generate` without --generator), refusals."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import torch
 from safetensors import safe_open
 
 import dnd
+from dnd.artifacts import ADAPTER_WEIGHTS
+from dnd.cli import pretrained as export
 from dnd.cli.main import main as dnd_main
 from dnd.errors import DndError
 from dnd.fileio import read_json, sha256_file, write_json
@@ -20,7 +23,6 @@ from dnd.generator import pretrained as P
 from dnd.generator.generate import Generator
 from dnd.serving.nearest import SHIPPED as SHIPPED_INDEX
 from dnd.serving.nearest import TaskIndex
-from dnd.zoo.manifest import ADAPTER_WEIGHTS
 
 PROMPTS = [f"Review: movie number {i} was fine. Positive or negative?" for i in range(8)]
 
@@ -29,7 +31,7 @@ PROMPTS = [f"Review: movie number {i} was fine. Positive or negative?" for i in 
 def shipped(tiny_residual_generator, tmp_path_factory):
     """The tiny residual generator exported as the shipped one is (bf16), via the CLI entry."""
     dst = tmp_path_factory.mktemp("shipped") / "gen"
-    assert P.main(["export", str(tiny_residual_generator), "--dst", str(dst), "--no-check"]) == 0
+    assert export.main(["export", str(tiny_residual_generator), "--dst", str(dst), "--no-check"]) == 0
     return dst
 
 
@@ -60,18 +62,18 @@ def test_export_stores_bf16_that_loads_into_fp32(tiny_residual_generator, shippe
 
 def test_model_card_is_written_from_the_config_and_keeps_the_hand_written_part(tiny_residual_generator, tmp_path):
     dst = tmp_path / "gen"
-    P.export_pretrained(tiny_residual_generator, dst, check=False, task_index=False)
-    card = (dst / P.MODEL_CARD).read_text()
+    export.export_pretrained(tiny_residual_generator, dst, check=False, task_index=False)
+    card = (dst / export.MODEL_CARD).read_text()
     saved = read_json(tiny_residual_generator / C.CONFIG)
     assert f"| training tasks | {len(saved['tasks'])} (" in card and "zoo-mean" in card
-    assert f"{saved['parameters']:,}" in card and "bf16 safetensors" in card and P.HAND_WRITTEN in card
+    assert f"{saved['parameters']:,}" in card and "bf16 safetensors" in card and export.HAND_WRITTEN in card
     assert all(t in card.split("## Training tasks")[1] for t in saved["tasks"])
     losses = read_json(tiny_residual_generator / C.LOSSES)
     assert f"of the last 1 {losses[-1]:.4f}" in card
-    (dst / P.MODEL_CARD).write_text(card.replace("TO FILL: the exact commands", "dnd train --seed 0 ..."))
-    P.export_pretrained(tiny_residual_generator, dst, dtype="fp16", check=False, reference_dtype="fp32",
+    (dst / export.MODEL_CARD).write_text(card.replace("TO FILL: the exact commands", "dnd train --seed 0 ..."))
+    export.export_pretrained(tiny_residual_generator, dst, dtype="fp16", check=False, reference_dtype="fp32",
                         task_index=False)
-    card = (dst / P.MODEL_CARD).read_text()
+    card = (dst / export.MODEL_CARD).read_text()
     assert "dnd train --seed 0 ..." in card and "fp16 safetensors (reference: fp32)" in card
     for name, dtype in ((C.WEIGHTS, torch.float16), (C.REFERENCE, torch.float32)):
         with safe_open(str(dst / name), "pt") as f:
@@ -146,7 +148,7 @@ def test_the_default_location_is_inside_the_package(monkeypatch):
     if (P.PRETRAINED_DIR / C.MANIFEST).exists():  # exported into this checkout: verified, within the limit
         gen = Generator.from_pretrained()
         assert gen.base_model["name"] == P.PRETRAINED_NAME
-        assert sum(p.stat().st_size for p in P.PRETRAINED_DIR.iterdir()) <= P.MAX_BYTES
+        assert sum(p.stat().st_size for p in P.PRETRAINED_DIR.iterdir()) <= export.MAX_BYTES
     else:
         with pytest.raises(DndError, match="no shipped generator"):
             P.resolve(None)
@@ -213,7 +215,7 @@ def test_the_scan_finds_absolute_paths(tmp_path):
 
 
 def test_the_model_card_lists_the_shipped_sizes_and_the_manifest_holds():
-    card = (P.PRETRAINED_DIR / P.MODEL_CARD).read_text()
+    card = (P.PRETRAINED_DIR / export.MODEL_CARD).read_text()
     files = card.split("## Files")[1].split("##")[0]
     listed = dict(re.findall(r"^\| ([\w.]+) \| ([\d,]+) \|$", files, re.M))
     manifest = read_json(P.PRETRAINED_DIR / C.MANIFEST)
@@ -234,7 +236,7 @@ def test_export_ships_no_absolute_path(tiny_residual_generator, tmp_path):
     write_json(src / C.CONFIG, saved)
     write_json(src / C.MANIFEST, {**read_json(src / C.MANIFEST), C.CONFIG: sha256_file(src / C.CONFIG)})
     dst = tmp_path / "gen"
-    P.export_pretrained(src, dst, check=False, task_index=False)
+    export.export_pretrained(src, dst, check=False, task_index=False)
     shipped = read_json(dst / C.CONFIG)
     assert shipped["zoo"] == "zoo-wide" and shipped["reference"] == shipped["config"]["reference"] == "adapter"
     assert absolute_paths(dst) == [] and Generator.from_pretrained(dst).saved == shipped  # manifest verified

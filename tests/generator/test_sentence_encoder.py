@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from dnd.assets import load_encoder, resolve_encoder
+from dnd.assets import resolve_encoder
 from dnd.errors import DndError
-from dnd.generator.sentence_encoder import BertSentenceEncoder, supported
+from dnd.generator.sentence_encoder import BertSentenceEncoder, load_encoder, supported
 
 PROMPTS = [
     "Is it raining?",

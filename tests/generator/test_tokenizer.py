@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.generator.tokenizer import LoraLayout, auto_chunk
 from dnd.zoo import manifest as mf
 
@@ -70,7 +71,7 @@ def test_wrong_shapes_are_rejected():
 
 def test_round_trip_real_zoo_checkpoint(tiny_zoo):
     m = mf.load_manifest(tiny_zoo)
-    path = mf.checkpoint_paths(tiny_zoo, m, "sst2")[-1] / mf.ADAPTER_WEIGHTS
+    path = mf.checkpoint_paths(tiny_zoo, m, "sst2")[-1] / ADAPTER_WEIGHTS
     sd = load_file(path)
     layout = LoraLayout.from_state_dict(sd)
     back = layout.detokenize(layout.tokenize(sd))
@@ -81,7 +82,7 @@ def test_round_trip_real_zoo_checkpoint(tiny_zoo):
 def test_layout_from_real_default_model():
     """The layout is inferred from the base model and the LoRA settings, not hard-coded."""
     from dnd.assets import load_base_model
-    from dnd.zoo.lora import LoraSettings
+    from dnd.lora.settings import LoraSettings
 
     model, _ = load_base_model()
     layout = LoraLayout.from_base_model(model, LoraSettings(r=8))

@@ -8,6 +8,7 @@ import sys
 import torch
 from safetensors.torch import load_file
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.fileio import read_json
 from dnd.generator import config as C
 from dnd.generator.condition import ConditionSettings
@@ -38,7 +39,7 @@ def test_overfits_two_tasks(tiny_zoo, tmp_path):
 
     gen = Generator.from_pretrained(out)
     m = mf.load_manifest(tiny_zoo)
-    ckpts = {t: [flat(load_file(p / mf.ADAPTER_WEIGHTS)) for p in mf.checkpoint_paths(tiny_zoo, m, t)]
+    ckpts = {t: [flat(load_file(p / ADAPTER_WEIGHTS)) for p in mf.checkpoint_paths(tiny_zoo, m, t)]
              for t in ("sst2", "boolq")}
     for task, other in (("sst2", "boolq"), ("boolq", "sst2")):
         prompts = [it.prompt for it in load_pools(task)[1][:8]]  # unseen eval-pool prompts

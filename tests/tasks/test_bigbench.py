@@ -13,6 +13,7 @@ import pytest
 
 from dnd.cli.main import main as dnd_main
 from dnd.errors import DndError
+from dnd.tasks import bigbench_cache as cache_mod
 from dnd.tasks import bigbench_fetch as fetch_mod
 from dnd.tasks import builders_bigbench as bb
 from dnd.tasks import registry
@@ -26,7 +27,7 @@ def test_unseen_suite_is_wide_and_eval_only():
     assert len(UNSEEN) >= 30
     assert UNSEEN == [t.name for t in bb.TASKS]
     assert len({registry.get_task(n).domain for n in UNSEEN}) >= 8
-    assert fetch_mod.is_cached(bb.required_files())  # `make setup` fetched every file the suite reads
+    assert cache_mod.is_cached(bb.required_files())  # `make setup` fetched every file the suite reads
     trained = {n for s, names in registry.SUITES.items() if s != "unseen" for n in names}
     for name in UNSEEN:
         spec = registry.get_task(name)
@@ -113,10 +114,10 @@ def toy_cache(tmp_path, monkeypatch):
     tarball = tmp_path / "bigbench-1.0.0.tar.gz"
     monkeypatch.setattr(fetch_mod, "SDIST_SHA256", _toy_tarball(tarball, TOY))
     monkeypatch.setenv("DND_CACHE", str(tmp_path / "cache"))
-    fetch_mod.clear_caches()
+    cache_mod.clear_caches()
     assert "written" in fetch_mod.fetch(list(TOY), tarball=tarball)
     yield tmp_path / "cache" / "bigbench", tarball
-    fetch_mod.clear_caches()
+    cache_mod.clear_caches()
 
 
 def test_fetch_writes_only_the_wanted_files_and_is_idempotent(toy_cache):
@@ -124,12 +125,12 @@ def test_fetch_writes_only_the_wanted_files_and_is_idempotent(toy_cache):
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
         "MANIFEST.json", "toy/mc/task.json", "toy/task.json"
     ]
-    assert fetch_mod.read_task_json("toy/mc") == TOY["toy/mc"]
+    assert cache_mod.read_task_json("toy/mc") == TOY["toy/mc"]
     tarball.unlink()  # a complete cache never needs the archive again
     assert "complete" in fetch_mod.fetch(list(TOY), tarball=tarball)
     with pytest.raises(DndError, match="no such file"):
         fetch_mod.fetch(list(TOY), tarball=tarball, force=True)
-    assert fetch_mod.read_task_json("toy") == TOY["toy"]  # the failed refetch left the cache intact
+    assert cache_mod.read_task_json("toy") == TOY["toy"]  # the failed refetch left the cache intact
 
 
 def test_fetch_refuses_a_wrong_archive(toy_cache, tmp_path, monkeypatch):
@@ -140,7 +141,7 @@ def test_fetch_refuses_a_wrong_archive(toy_cache, tmp_path, monkeypatch):
     monkeypatch.setattr(fetch_mod, "SDIST_SHA256", hashlib.sha256(tarball.read_bytes()).hexdigest())
     with pytest.raises(DndError, match="no task.json for other"):
         fetch_mod.fetch(["toy", "other"], tarball=tarball)
-    assert not fetch_mod.is_cached(["toy", "other"]) and fetch_mod.is_cached(["toy"])
+    assert not cache_mod.is_cached(["toy", "other"]) and cache_mod.is_cached(["toy"])
 
 
 def test_builder_rules_on_toy_tasks(toy_cache):
@@ -168,24 +169,24 @@ def test_corrupt_cache_gives_one_line_error(toy_cache):
     data[5] ^= 1
     path.write_bytes(bytes(data))
     with pytest.raises(MissingDataError, match="corrupt.*bigbench_fetch --force"):
-        fetch_mod.read_task_json("toy")
+        cache_mod.read_task_json("toy")
     with pytest.raises(MissingDataError, match="'toy/other' is not in the cache"):
-        fetch_mod.read_task_json("toy/other")
+        cache_mod.read_task_json("toy/other")
     (root / "MANIFEST.json").write_text("{")
-    fetch_mod.clear_caches()
+    cache_mod.clear_caches()
     with pytest.raises(MissingDataError, match="unreadable BIG-bench cache manifest"):
-        fetch_mod.read_task_json("toy")
+        cache_mod.read_task_json("toy")
 
 
 def test_missing_cache_is_a_one_line_cli_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DND_CACHE", str(tmp_path / "empty"))
     registry.clear_caches()
-    fetch_mod.clear_caches()
+    cache_mod.clear_caches()
     try:
         assert dnd_main(["tasks", "--show", "bb_navigate"]) == 2
     finally:
         registry.clear_caches()
-        fetch_mod.clear_caches()
+        cache_mod.clear_caches()
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Traceback" not in err
     assert "BIG-bench data is not cached" in err and "python -m dnd.tasks.bigbench_fetch" in err

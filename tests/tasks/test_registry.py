@@ -12,10 +12,9 @@ import pytest
 
 from dnd.errors import DndError
 from dnd.tasks import registry
-from dnd.tasks.items import Item
+from dnd.tasks.items import Item, dedupe
 from dnd.tasks.registry import (
     SUITES,
-    dedupe,
     get_task,
     list_tasks,
     load_pools,

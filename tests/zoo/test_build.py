@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import build_tiny_zoo
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.fileio import read_json, sha256_file
 from dnd.zoo import manifest as mf
 
@@ -35,7 +36,7 @@ def test_manifest_is_complete(tiny_zoo):
         assert e["train_pool"] > 0 and e["wall_time_s"] > 0 and e["full_shot"]["wall_time_s"] > 0
         assert len(read_json(tiny_zoo / e["losses"])) == 6
         for c in e["checkpoints"]:
-            assert sha256_file(tiny_zoo / c["path"] / mf.ADAPTER_WEIGHTS) == c["sha256"]
+            assert sha256_file(tiny_zoo / c["path"] / ADAPTER_WEIGHTS) == c["sha256"]
     mf.verify(tiny_zoo, m)
 
 
@@ -49,7 +50,7 @@ def test_checkpoints_load_with_peft_and_differ(tiny_zoo, tiny_model):
         for path in mf.checkpoint_paths(tiny_zoo, m, task) + [tiny_zoo / m["tasks"][task]["full_shot"]["path"]]:
             base = AutoModelForCausalLM.from_pretrained(tiny_model)
             model = PeftModel.from_pretrained(base, path)
-            saved = load_file(path / mf.ADAPTER_WEIGHTS)
+            saved = load_file(path / ADAPTER_WEIGHTS)
             loaded = {k: v for k, v in model.state_dict().items() if "lora_" in k}
             # every saved tensor went in (no unexpected keys) and every LoRA weight came from the file
             assert len(saved) == len(loaded) > 0
@@ -90,7 +91,7 @@ def test_resume_after_kill_keeps_first_task(tmp_path, tiny_model):
 def test_corrupted_checkpoint_is_named(tmp_path, tiny_model):
     zoo = tmp_path / "zoo"
     build_tiny_zoo(zoo, tiny_model, tasks=("sst2",), steps=3, keep=2)
-    bad = zoo / "sst2" / "checkpoints" / "step_000002" / mf.ADAPTER_WEIGHTS
+    bad = zoo / "sst2" / "checkpoints" / "step_000002" / ADAPTER_WEIGHTS
     data = bytearray(bad.read_bytes())
     data[-1] ^= 0xFF
     bad.write_bytes(bytes(data))

@@ -9,6 +9,7 @@ import sys
 import pytest
 from safetensors.torch import load_file
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.tasks.items import Item
 from dnd.zoo import manifest as mf
 from dnd.zoo.multitask import MULTITASK_DIR, balanced_stream
@@ -41,7 +42,7 @@ def test_multitask_lora_trains_stores_and_loads_in_peft(tmp_path, tiny_model):
     assert entry["tasks"] == ["sst2", "boolq"] and entry["train"]["steps"] == 8
     path = zoo / MULTITASK_DIR / "mt" / "adapter"
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), path)
-    saved = load_file(path / mf.ADAPTER_WEIGHTS)
+    saved = load_file(path / ADAPTER_WEIGHTS)
     assert any(v.abs().sum() > 0 for k, v in saved.items() if "lora_B" in k)  # it trained
     assert sum("lora_" in n for n, _ in model.named_parameters()) == len(saved)
     mf.verify(zoo, mf.load_manifest(zoo))

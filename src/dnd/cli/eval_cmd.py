@@ -65,9 +65,10 @@ def load_items(task: str | None, task_file: str | None, protocol: str, limit: in
 
 
 def run(args) -> int:
-    from dnd.evaluation.adapters import AdapterModel, adapter_settings, read_adapter
     from dnd.evaluation.scoring import evaluate_items
-    from dnd.zoo.lora import LoraSettings
+    from dnd.lora.io import adapter_settings, read_adapter
+    from dnd.lora.settings import LoraSettings
+    from dnd.lora.swap import AdapterModel
 
     train, items = load_items(args.task, args.task_file, args.protocol, args.limit)
     if args.calibrate:  # before the model loads: a bad file costs nothing

@@ -72,8 +72,8 @@ def generator_config(args):
 
 
 def zoo_train_settings(args):
+    from dnd.lora.train import TrainSettings
     from dnd.zoo.build import cpu_defaults
-    from dnd.zoo.lora import TrainSettings
 
     steps, keep = cpu_defaults(args.device)
     return TrainSettings(steps=args.zoo_steps or steps, batch_size=args.zoo_batch_size, lr=args.zoo_lr,

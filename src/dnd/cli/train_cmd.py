@@ -140,7 +140,7 @@ def run(args) -> int:
 
     check_output(args.out, "--out", "generator")  # before any training: a file, another artifact, unwritable
 
-    from dnd.zoo.lora import LoraSettings
+    from dnd.lora.settings import LoraSettings
 
     tasks = parse_list(args.tasks) or None
     if tasks and not args.zoo:  # registry tasks or suites

@@ -66,9 +66,10 @@ def run(args) -> int:
         if getattr(args, flag) < 1:
             raise DndError(f"--{flag.replace('_', '-')} must be positive")
     from dnd.artifacts import check_output
+    from dnd.lora.settings import LoraSettings
+    from dnd.lora.train import TrainSettings
     from dnd.tasks.registry import resolve_tasks
     from dnd.zoo.build import ZooSettings, build_zoo, with_device_defaults
-    from dnd.zoo.lora import LoraSettings, TrainSettings
 
     tasks = tuple(t.name for t in resolve_tasks(args.tasks))
     check_output(args.out, "--out", "zoo")  # before any training: a file, another artifact, unwritable
@@ -78,8 +79,7 @@ def run(args) -> int:
     train = TrainSettings(lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                           seed=args.seed, device=args.device, precision=precision)
     settings = with_device_defaults(
-        ZooSettings(tasks=tasks, out=args.out, lora=lora, train=train, base_model=args.base_model,
-                    eval_n=args.eval_n),
+        ZooSettings(tasks=tasks, out=args.out, lora=lora, train=train, base_model=args.base_model),
         args.steps, args.keep)
     if args.multitask is not None:
         from dnd.zoo.multitask import MultitaskSettings, build_multitask
@@ -88,7 +88,12 @@ def run(args) -> int:
         print(f"multi-task LoRA '{args.multitask}' in {args.out}: {len(entry['tasks'])} tasks, "
               f"{entry['train']['steps']} steps, final loss {entry['final_loss']:.4f}, {entry['wall_time_s']} s")
         return 0
-    manifest = build_zoo(settings)
+    score = None
+    if args.eval_n:
+        from dnd.evaluation.zoo_eval import own_lora_scorer
+
+        score = own_lora_scorer(settings, args.eval_n)
+    manifest = build_zoo(settings, score)
     print(f"zoo {args.out}: {len(manifest['tasks'])} task(s)")
     return _list(args.out, False)
 

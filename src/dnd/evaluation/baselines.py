@@ -7,8 +7,8 @@ from collections import Counter
 
 import torch
 
+from dnd.lora.prompt import format_prompt
 from dnd.tasks.items import Item
-from dnd.zoo.lora import format_prompt
 
 
 def nearest_task(target_feats: torch.Tensor, candidates: dict[str, torch.Tensor]) -> tuple[str, dict[str, float]]:

@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dnd.assets import DEFAULT_BASE_MODEL, cache_dir
-from dnd.evaluation.adapters import AdapterModel, read_adapter
 from dnd.evaluation.reproduce import Cache
 from dnd.evaluation.scoring import evaluate_items
 from dnd.generator.config import GeneratorConfig, GenTrainSettings
 from dnd.generator.generate import Generator
 from dnd.generator.train import train_generator
+from dnd.lora.io import read_adapter
+from dnd.lora.settings import LoraSettings
+from dnd.lora.swap import AdapterModel
+from dnd.lora.train import TrainSettings
 from dnd.tasks.registry import load_pools
 from dnd.zoo import manifest as zm
 from dnd.zoo.build import ZooSettings, build_zoo
-from dnd.zoo.lora import LoraSettings, TrainSettings
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dnd.artifacts import check_generator_dir, load_safetensors, read_json_file
+from dnd.artifacts import ADAPTER_WEIGHTS, check_generator_dir, load_safetensors, read_json_file
 from dnd.assets import cache_dir
-from dnd.evaluation.adapters import AdapterModel, read_adapter
 from dnd.evaluation.calibration import Calibration, calibrated_choice, estimate, label_set
 from dnd.evaluation.demo_report import NOT_CALIBRATED, chart, print_report
 from dnd.evaluation.reproduce import Cache
@@ -38,10 +37,11 @@ from dnd.fileio import sha256_file, write_json
 from dnd.generator import config as C
 from dnd.generator.generate import GENERATION_INFO
 from dnd.generator.pretrained import resolve
+from dnd.lora.io import read_adapter
+from dnd.lora.settings import LoraSettings
+from dnd.lora.swap import AdapterModel
 from dnd.tasks.items import Item
 from dnd.tasks.registry import load_pools, pick_tasks
-from dnd.zoo.lora import LoraSettings
-from dnd.zoo.manifest import ADAPTER_WEIGHTS
 
 PROTOCOL = "loglik"
 RULE, SEED = "batch", 0  # the benchmark's calibration of the committed run (and its seed)

@@ -17,19 +17,23 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.assets import DEFAULT_BASE_MODEL
 from dnd.evaluation import baselines
-from dnd.evaluation.adapters import AdapterModel, average_states, read_adapter
 from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
 from dnd.fileio import read_json, write_json
 from dnd.generator.condition import ConditionEncoder, ConditionSettings
 from dnd.generator.config import GeneratorConfig
 from dnd.generator.generate import Generator
 from dnd.generator.train import train_generator
+from dnd.lora.combine import average_states
+from dnd.lora.io import read_adapter
+from dnd.lora.settings import LoraSettings
+from dnd.lora.swap import AdapterModel
+from dnd.lora.train import TrainSettings
 from dnd.tasks.registry import SUITES, load_pools
 from dnd.zoo import manifest as zm
 from dnd.zoo.build import ZooSettings, build_zoo
-from dnd.zoo.lora import LoraSettings, TrainSettings
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
         gen_dir = work / "generators" / held
         gen_info = train_generator(zoo_dir, gen_dir, s.generator, holdout=(held,), tasks=tuple(train_tasks))
         dnd_info = cache.get(f"dnd/{held}")
-        if dnd_info is None or not (work / "adapters" / held / zm.ADAPTER_WEIGHTS).exists():  # adapters are not committed
+        if dnd_info is None or not (work / "adapters" / held / ADAPTER_WEIGHTS).exists():  # adapters are not committed
             gen = Generator.from_pretrained(gen_dir, device=s.device)
             gen.generate(cond_prompts)  # warm-up (loads the encoder), so the timing below is steady-state
             timings: dict = {}

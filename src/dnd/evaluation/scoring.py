@@ -6,7 +6,7 @@
     loglik    lm-evaluation-harness style: the choice with the highest log-likelihood
               given the prompt; reported raw (`acc`) and length-normalized per token
               (`acc_norm`, the headline: multi-token choices of different lengths)
-Both see the prompt through the same chat formatting as training (dnd.zoo.lora).
+Both see the prompt through the same chat formatting as training (dnd.lora.prompt).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import torch
 from tqdm.auto import tqdm
 
 from dnd.evaluation.answers import extract_answer, normalize
+from dnd.lora.prompt import end_of_turn_id, format_prompt
 from dnd.tasks.items import Item
-from dnd.zoo.lora import end_of_turn_id, format_prompt
 
 PROTOCOLS = ("generate", "loglik")
 # Names under which results of a protocol are cached; a name changes with the protocol's

@@ -41,20 +41,25 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.assets import load_base_model
 from dnd.errors import DndError
 from dnd.evaluation import baselines
-from dnd.evaluation.adapters import AdapterModel, adapter_settings, average_states, read_adapter
 from dnd.evaluation.calibration import Calibration, calibrated_choice, estimate, label_set
 from dnd.evaluation.reproduce import Cache
 from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
 from dnd.fileio import atomic_dir, read_json, write_json
 from dnd.generator.condition import ConditionEncoder, ConditionSettings
 from dnd.generator.generate import Generator
+from dnd.lora.attach import attach_lora
+from dnd.lora.combine import average_states
+from dnd.lora.io import adapter_settings, read_adapter
+from dnd.lora.settings import LoraSettings
+from dnd.lora.swap import AdapterModel
+from dnd.lora.train import TrainSettings, train_lora
 from dnd.tasks.registry import load_pools, pick_tasks
 from dnd.zoo import manifest as zm
 from dnd.zoo.build import INIT_SEED
-from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
 
 METHODS = ("base", "training_loras", "average", "nearest", "multitask", "icl", "full_shot", "dnd", "controls",
            "random_text", "calibrated")
@@ -116,7 +121,7 @@ def full_shot_adapter(task: str, out: Path, lora: LoraSettings, settings: TrainS
     """The upper reference: a LoRA trained on `task`'s own train pool (same init as the zoo).
     Evaluation-only tasks are allowed here on purpose: the issue reserves their train pool
     for condition prompts, ICL shots and this reference, which is written only to `out`."""
-    if not (out / zm.ADAPTER_WEIGHTS).exists():
+    if not (out / ADAPTER_WEIGHTS).exists():
         train_items, _ = load_pools(task)
         model, tok = load_base_model(base_model, device=settings.device)
         peft_model = attach_lora(model, lora, seed=INIT_SEED)
@@ -257,7 +262,7 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
         """choices: the answer set a model-condition generator reads (the scored task's
         options, never its labels)."""
         path = work / "adapters" / name / condition / task
-        if not (path / zm.ADAPTER_WEIGHTS).exists():
+        if not (path / ADAPTER_WEIGHTS).exists():
             g = gens[name]
             t0 = time.perf_counter()
             state = g.generate(cond_prompts[: n_cond[name]], **({"choices": choices} if g.reads_model else {}))

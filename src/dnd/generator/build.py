@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.generator import config as C
 from dnd.generator import residual
 from dnd.generator.condition import ConditionEncoder
@@ -29,7 +30,8 @@ from dnd.generator.sampler import TaskSampler
 from dnd.generator.tokenizer import LoraLayout
 from dnd.tasks.registry import load_pools
 from dnd.zoo import manifest as zm
-from dnd.zoo.lora import LoraSettings
+from dnd.lora.combine import combined_settings
+from dnd.lora.settings import LoraSettings, scale
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Training:
 
 
 def _zoo_checkpoints(zoo_dir: Path, manifest: dict, task: str) -> list[dict[str, torch.Tensor]]:
-    return [load_file(p / zm.ADAPTER_WEIGHTS) for p in zm.checkpoint_paths(zoo_dir, manifest, task)]
+    return [load_file(p / ADAPTER_WEIGHTS) for p in zm.checkpoint_paths(zoo_dir, manifest, task)]
 
 
 def load_zoo_tokens(zoo_dir: Path, manifest: dict, tasks: list[str], chunk: int | None):
@@ -140,7 +142,7 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
     if config.reference != residual.NONE:
         ref_state, ref_lora, ref_name = residual.load_reference(config.reference, zoo_dir, manifest, tasks)
         residual.check_fits(ref_state, dict(zip(layout.keys, layout.shapes)), config.reference)
-        written_lora = residual.combined_settings(ref_lora, delta_lora)
+        written_lora = combined_settings(ref_lora, delta_lora)
         reference = ({k: v.to(s.device) for k, v in ref_state.items()}, ref_lora, ref_name)
 
     # --- conditions ----------------------------------------------------------------------
@@ -162,9 +164,9 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
         head = SharedHead(net, reads_desc, reference and (reference[0], reference[1], delta_lora),
                           reads_minilm=config.condition.reads_minilm)
         if use_rec:
-            zoo_scale = residual.scale(LoraSettings.from_json(manifest["lora"]))
+            zoo_scale = scale(LoraSettings.from_json(manifest["lora"]))
             objectives.append(DeltaReconstruction(layout.keys, [(x.key_a, x.key_b) for x in sites],
-                                                  residual.scale(written_lora), zoo_scale, s.device))
+                                                  scale(written_lora), zoo_scale, s.device))
     else:
         n_basis = min(config.decoder.n_basis, all_tokens.shape[0] - 1) if config.decoder.n_basis else 0
         net = HyperConvDecoder(encoder.cond_shape(), token_shape, config.decoder.hidden_channels,

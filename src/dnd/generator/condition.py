@@ -26,8 +26,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from dnd.assets import DEFAULT_ENCODER, cache_dir, load_encoder, resolve_encoder
+from dnd.assets import DEFAULT_ENCODER, cache_dir, resolve_encoder
 from dnd.fileio import save_safetensors
+from dnd.generator.sentence_encoder import load_encoder
 
 ENCODER_DIM = 384  # all-MiniLM-L6-v2; other encoders report their own
 

@@ -78,7 +78,7 @@ class GenTrainSettings:
     items_per_task: int = 4  # labeled items per condition for the functional loss
     max_length: int = 256  # tokens per labeled item
     drop_prob: float = 0.25  # P(no prompts), P(no description) per condition, when the head reads both
-    precision: str = "fp32"  # base model in the functional loss: "fp32" or "bf16" (dnd.zoo.lora)
+    precision: str = "fp32"  # base model in the functional loss: "fp32" or "bf16" (dnd.lora.train)
 
     NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision")
 

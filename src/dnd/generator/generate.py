@@ -13,17 +13,17 @@ from pathlib import Path
 
 import torch
 
-from dnd.artifacts import check_generator_dir, check_layout, load_safetensors, read_json_file
+from dnd.artifacts import ADAPTER_WEIGHTS, check_generator_dir, load_safetensors, read_json_file
 from dnd.errors import DndError
 from dnd.fileio import atomic_dir, save_safetensors, sha256_file, write_json
 from dnd.generator import config as C
 from dnd.generator.condition import ConditionEncoder, bf16_is_fast
 from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.tokenizer import LoraLayout
-from dnd.zoo.lora import LoraSettings
-from dnd.zoo.manifest import ADAPTER_WEIGHTS
+from dnd.lora.settings import LoraSettings
 
 GENERATION_INFO = "dnd_generation.json"
+GENERATOR_KEYS = ("config", "base_model", "lora", "tasks", "cond_shape", "token_shape")  # in every config
 
 
 class Generator:
@@ -165,7 +165,7 @@ class Generator:
         """Shared head: condition (N, H, W) and/or a description -> the written adapter's
         state (the reference's ranks and the generated delta's, concatenated)."""
         from dnd.generator.descriptions import encode_descriptions
-        from dnd.generator.residual import concat_ranks
+        from dnd.lora.combine import concat_ranks
 
         t0 = time.perf_counter()
         desc = encode_descriptions(self.encoder, [description]).to(self.device) if description else None  # (1, D)
@@ -189,7 +189,7 @@ class Generator:
         bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
         if bad:
             raise DndError(f"weights are not finite ({bad[0]}); refusing to write {out_dir}")
-        from dnd.zoo.adapter_config import write_adapter_config
+        from dnd.lora.io import write_adapter_config
 
         def build(tmp: Path) -> None:
             write_adapter_config(self.lora, self.base_model["name"], tmp)  # peft's file, without importing peft
@@ -201,3 +201,32 @@ class Generator:
 
         atomic_dir(out_dir, build)
         return Path(out_dir)
+
+
+def check_layout(path: str | Path, saved: object, layout_json: object) -> LoraLayout:
+    """The generator's LoRA layout (lora_layout.json) as a LoraLayout, once it is known to
+    agree with its config: the rank, the target modules and the token grid the decoder emits.
+    A generator whose files were built for another base model or LoRA shape is refused."""
+    path = Path(path)
+    config = path / C.CONFIG
+    if not isinstance(saved, dict) or any(k not in saved for k in GENERATOR_KEYS):
+        missing = [k for k in GENERATOR_KEYS if not isinstance(saved, dict) or k not in saved]
+        raise DndError(f"{config}: not a generator config (no {missing[0]!r})")
+    try:
+        layout = LoraLayout.from_json(layout_json)
+        rows, grid = layout.rows, (layout.n_tokens, *layout.token_shape)
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+        raise DndError(f"{path / LAYOUT}: not a LoRA layout") from None
+    lora = saved["lora"]
+    if any(r != lora.get("r") for r in rows):
+        raise DndError(f"{path / LAYOUT}: LoRA rank {rows[0]} does not match r={lora.get('r')} "
+                       f"in {config}; the files come from different generators")
+    targets = set(lora.get("target_modules", ()))
+    strays = [k for k in layout.keys if not any(f".{t}." in k for t in targets)]
+    if strays:
+        raise DndError(f"{path / LAYOUT}: {strays[0]} is not among the target modules in {config}; "
+                       "the files come from different generators")
+    if tuple(saved["token_shape"]) != grid:
+        raise DndError(f"{config}: token shape {tuple(saved['token_shape'])} does not match the layout's {grid}; "
+                       "the generator was built for another LoRA layout")
+    return layout

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from dnd.generator import residual
+from dnd.lora.combine import concat_ranks
 from dnd.generator.heads import tokens_to_state
 
 
@@ -50,7 +50,7 @@ class SharedHead:
         state = self.net(batch.cond if self.reads_minilm else None, **kw)  # {key: (B, *shape)}
         if self.reference is not None:
             ref_state, ref_lora, delta_lora = self.reference
-            state = residual.concat_ranks(ref_state, ref_lora, state, delta_lora)
+            state = concat_ranks(ref_state, ref_lora, state, delta_lora)
         return HeadOutput(_state=state)
 
 

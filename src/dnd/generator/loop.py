@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from dnd.generator import config as C
 from dnd.generator.objectives.base import total_loss_and_backward
 from dnd.generator.state import load_train_state, save_train_state
-from dnd.zoo.lora import warmup_cosine
+from dnd.lora.train import warmup_cosine
 
 
 def run_loop(training, config: C.GeneratorConfig, tasks: list[str], out_dir: Path, curve=None) -> dict:

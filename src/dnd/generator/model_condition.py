@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 
 from dnd.assets import cache_dir
 from dnd.fileio import save_safetensors
-from dnd.zoo.lora import encode_prompt
+from dnd.lora.prompt import encode_prompt
 
 
 def resolve_layers(layers: tuple[int, ...], n_layers: int) -> tuple[int, ...]:

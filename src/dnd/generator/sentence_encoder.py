@@ -14,19 +14,23 @@ test_sentence_encoder.py checks this against the real library).
     enc.encode(texts, batch_size=64, convert_to_tensor=True, normalize_embeddings=True)
 
 It offers the part of the SentenceTransformer API dnd uses (`encode`, `max_seq_length`,
-`get_sentence_embedding_dimension`, `.to(dtype)`); anything else falls back to the real one
-(dnd.assets.load_encoder).
+`get_sentence_embedding_dimension`, `.to(dtype)`); anything else falls back to the real one:
+
+    enc = load_encoder()                          # the default MiniLM: this copy; else a SentenceTransformer
 """
 
 from __future__ import annotations
 
 import json
+import os
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dnd.assets import DEFAULT_ENCODER, resolve_encoder
 from dnd.errors import DndError
 
 MODULE_TYPES = ("sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
@@ -228,3 +232,40 @@ class BertSentenceEncoder(nn.Module):
         if output_value == "token_embeddings":
             return out
         return torch.stack(out) if out else torch.zeros(0, self.get_sentence_embedding_dimension())
+
+
+ENCODER_BACKEND_ENV = "DND_ENCODER_BACKEND"  # "sentence-transformers": never the fast path (tests, comparisons)
+
+
+def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu", backend: str | None = None, dtype=None):
+    """The frozen sentence encoder, in eval mode, one shared instance per arguments; `dtype`
+    (e.g. torch.bfloat16) a copy in that precision, None the stored one. `backend` "auto" (default, or
+    $DND_ENCODER_BACKEND): this module's plain-torch copy of the
+    sentence-transformers pipeline where the model is of the form it reproduces bit for bit
+    (the default MiniLM is), else a SentenceTransformer; "sentence-transformers": always
+    the latter. Both offer `encode`, `max_seq_length`, `get_sentence_embedding_dimension`."""
+    backend = backend or os.environ.get(ENCODER_BACKEND_ENV) or "auto"
+    if backend not in ("auto", "sentence-transformers"):
+        raise DndError(f"{ENCODER_BACKEND_ENV}={backend}: expected auto or sentence-transformers")
+    return _load_encoder(name, device, backend, dtype)
+
+
+@lru_cache(maxsize=8)
+def _load_encoder(name: str, device: str, backend: str, dtype):
+    path = resolve_encoder(name)
+    if backend == "auto" and Path(path).is_dir():
+        # skips importing sentence-transformers and transformers: seconds of a cold `dnd generate`
+        fast = BertSentenceEncoder.load(path, device=device, dtype=dtype)
+        if fast is not None:
+            return fast
+    if dtype is not None:  # a converted copy: the stored-precision instance stays as it is
+        import copy
+
+        return copy.deepcopy(_load_encoder(name, device, backend, None)).to(dtype)
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        enc = SentenceTransformer(path, device=device)
+    except OSError as e:
+        raise DndError(f"--encoder {name}: cannot load ({str(e).splitlines()[0]})") from None
+    return enc.eval()

@@ -49,7 +49,7 @@ class LoraLayout:
         """Layout of the LoRA that `lora_settings` would attach to `model` (model untouched)."""
         import copy
 
-        from dnd.zoo.lora import attach_lora, lora_state_dict
+        from dnd.lora.attach import attach_lora, lora_state_dict
 
         return cls.from_state_dict(lora_state_dict(attach_lora(copy.deepcopy(model), lora_settings)), chunk)
 

@@ -24,7 +24,7 @@ from dnd.generator.loop import run_loop
 from dnd.generator.state import save_generator
 from dnd.tasks.registry import check_trainable, get_task
 from dnd.zoo import manifest as zm
-from dnd.zoo.lora import LoraSettings
+from dnd.lora.settings import LoraSettings
 
 __all__ = ["train_generator"]
 

@@ -1,6 +1,6 @@
 """Text generation for every tenant from one copy of the base model.
 
-The base model is wrapped in PEFT once (dnd.evaluation.adapters.AdapterModel); a request
+The base model is wrapped in PEFT once (dnd.lora.swap.AdapterModel); a request
 for adapter X copies X's LoRA weights into the wrapper, a request for the base model runs
 with the adapter disabled. All generation runs on one worker thread, one request at a
 time, so a weight swap and the generation that uses it can never interleave with another
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from dnd.evaluation.adapters import AdapterModel
+from dnd.lora.prompt import end_of_turn_id, format_prompt
+from dnd.lora.swap import AdapterModel
 from dnd.serving.errors import ApiError
-from dnd.zoo.lora import end_of_turn_id, format_prompt
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class ChatEngine:
     # ---- prompts -------------------------------------------------------------------------
     def chat_ids(self, messages: list[dict]) -> list[int]:
         """Token ids of a conversation, formatted as the zoo formats its training prompts
-        (a single user turn goes through dnd.zoo.lora.format_prompt)."""
+        (a single user turn goes through dnd.lora.prompt.format_prompt)."""
         tok = self.tokenizer
         if len(messages) == 1 and messages[0]["role"] == "user":
             text = format_prompt(tok, messages[0]["content"])

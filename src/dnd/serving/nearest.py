@@ -6,7 +6,7 @@ train pool (each read up to `max_tokens` word pieces), embedded with the generat
 embeddings); the dropped prompts likewise. Similarity is the cosine of the two means. The
 task means are computed once per generator and cached in the data directory as
 safetensors (task names in its metadata); a generator directory may carry them already
-(SHIPPED, written by `python -m dnd.generator.pretrained export`, listed in its manifest).
+(SHIPPED, written by `python -m dnd.cli.pretrained export`, listed in its manifest).
 """
 
 from __future__ import annotations

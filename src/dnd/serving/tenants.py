@@ -32,9 +32,9 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file
 
+from dnd.artifacts import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from dnd.fileio import atomic_dir, read_json, sha256_file, write_json
 from dnd.serving.errors import ApiError
-from dnd.zoo.manifest import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 ID_PATTERN = re.compile(r"dnd-[0-9a-f]{20}")
 INFO_FILE = "dnd_generation.json"  # dnd.generator.generate.GENERATION_INFO

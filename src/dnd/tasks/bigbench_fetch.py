@@ -17,16 +17,15 @@ installed or imported (its set-up pulls heavy, pinned dependencies by direct URL
 
 Run it as `python -m dnd.tasks.bigbench_fetch` (`make setup` does). When the cache already
 holds every file the suite needs it returns at once (a stat per file, no hashing).
-Readers (`read_task_json`) check each file against the manifest and raise MissingDataError,
-one line saying how to fetch, when the cache is missing, incomplete or corrupt.
+Readers (dnd.tasks.bigbench_cache) check each file against the manifest and raise
+MissingDataError, one line saying how to fetch, when the cache is missing, incomplete or
+corrupt.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
-import json
 import os
 import re
 import sys
@@ -36,86 +35,17 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from dnd.assets import cache_dir
 from dnd.errors import DndError
 from dnd.fileio import atomic_dir, sha256_file, write_json
-from dnd.tasks.sources import MissingDataError
+from dnd.tasks import builders_bigbench as bb
+from dnd.tasks.bigbench_cache import MANIFEST, bigbench_dir, clear_caches, is_cached
+from dnd.tasks.registry import load_pools
 
 SDIST_NAME = "bigbench-1.0.0.tar.gz"
 SDIST_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
 INDEX_URL = "https://pypi.org/simple/bigbench/"
 TARBALL_ENV = "DND_BIGBENCH_TARBALL"
 MEMBER_PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
-MANIFEST = "MANIFEST.json"
-FETCH_HINT = "run `make setup` or `python -m dnd.tasks.bigbench_fetch`"
-REFETCH_HINT = "run `python -m dnd.tasks.bigbench_fetch --force`"
-
-
-def bigbench_dir() -> Path:
-    """Where the cached task.json files live: <cache>/bigbench."""
-    return cache_dir() / "bigbench"
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-@functools.lru_cache(maxsize=None)
-def _manifest(root: Path) -> dict:
-    try:
-        return _read_manifest_files(root)
-    except FileNotFoundError:
-        raise MissingDataError(f"BIG-bench data is not cached in {root}; {FETCH_HINT}") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise MissingDataError(
-            f"{root / MANIFEST}: unreadable BIG-bench cache manifest ({e}); {REFETCH_HINT}"
-        ) from None
-
-
-def _read_manifest_files(root: Path) -> dict:
-    with open(root / MANIFEST, encoding="utf-8") as f:
-        files = json.load(f)["files"]
-    if not isinstance(files, dict):
-        raise TypeError("'files' is not an object")
-    return files
-
-
-def read_task_json(task: str) -> dict:
-    """The parsed task.json of a BIG-bench task or subtask (e.g. 'arithmetic/2_digit_addition'),
-    checked against the cache manifest (size and SHA-256); MissingDataError if absent or corrupt."""
-    root = bigbench_dir()
-    entry = _manifest(root).get(task)
-    if entry is None:
-        raise MissingDataError(f"BIG-bench task '{task}' is not in the cache {root}; {FETCH_HINT}")
-    path = root / task / "task.json"
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise MissingDataError(f"{path}: cannot read ({e.strerror}); {REFETCH_HINT}") from None
-    if len(data) != entry.get("size") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-        raise MissingDataError(f"{path}: corrupt (size or checksum differs from {MANIFEST}); {REFETCH_HINT}")
-    return json.loads(data)
-
-
-def clear_caches() -> None:
-    _manifest.cache_clear()
-
-
-def is_cached(tasks) -> bool:
-    """Whether every task's file is in the cache with the manifest's size (no hashing)."""
-    root = bigbench_dir()
-    try:
-        files = _read_manifest_files(root)
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    for task in tasks:
-        entry = files.get(task)
-        path = root / task / "task.json"
-        if not isinstance(entry, dict) or not path.is_file() or path.stat().st_size != entry.get("size"):
-            return False
-    return True
-
-
-# ---------------------------------------------------------------------------- fetching
 
 
 def sdist_url(index_url: str = INDEX_URL) -> str:
@@ -202,8 +132,6 @@ def fetch(tasks, tarball: str | Path | None = None, force: bool = False) -> str:
 
 
 def main(argv=None) -> int:
-    from dnd.tasks.builders_bigbench import required_files
-
     p = argparse.ArgumentParser(
         prog="python -m dnd.tasks.bigbench_fetch",
         description=f"Cache the BIG-bench task.json files of the unseen suite (from {SDIST_NAME} on PyPI).",
@@ -215,7 +143,7 @@ def main(argv=None) -> int:
                    help="then build every unseen task and print what was read, dropped and kept")
     args = p.parse_args(argv)
     try:
-        print(fetch(required_files(), tarball=args.tarball or None, force=args.force))
+        print(fetch(bb.required_files(), tarball=args.tarball or None, force=args.force))
         if args.report:
             print_report()
     except DndError as e:
@@ -227,9 +155,6 @@ def main(argv=None) -> int:
 def print_report() -> None:
     """Per unseen task: examples read, dropped by reason, items (unique prompts, conflicting
     answers dropped, before the MAX_ITEMS cap), eval and train pool sizes."""
-    from dnd.tasks import builders_bigbench as bb
-    from dnd.tasks.registry import load_pools
-
     reasons = ("not one correct", "duplicate options", "too long", "other")
     print("| task | domain | format | files | examples | " + " | ".join(reasons) + " | items | eval | train |")
     print("|" + "---|" * (8 + len(reasons)))

@@ -6,7 +6,7 @@ ever train on them. Their train pools serve only as condition prompts, ICL shots
 full-shot reference.
 
 Data. The task.json files of `bigbench==1.0.0`, cached by `python -m dnd.tasks.bigbench_fetch`
-(run by `make setup`; see that module). Without the cache, building a task raises
+(run by `make setup`; see that module) and read through dnd.tasks.bigbench_cache. Without the cache, building a task raises
 MissingDataError saying how to fetch it.
 
 Items. Every task here is a multiple-choice task in BIG-bench's JSON format: an example is
@@ -58,9 +58,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dnd.tasks.bigbench_fetch import bigbench_dir, read_task_json
+from dnd.tasks.bigbench_cache import bigbench_dir, read_task_json
 from dnd.tasks.builders import label_item, mc_item, one_line
-from dnd.tasks.items import Item
+from dnd.tasks.items import Item, dedupe, prompt_key
 
 CANARY = "BIG-bench data carries a canary asking that it never be used for training"
 EVAL_SIZE = 300
@@ -317,14 +317,12 @@ def _items(task: BBTask, stats: Counter) -> list[Item]:
 
 @functools.lru_cache(maxsize=None)
 def _build(name: str, root: str) -> tuple[Item, ...]:
-    from dnd.tasks.registry import dedupe  # the registry imports this module
-
     task = _BY_NAME[name]
     stats = Counter()
     items = dedupe(_items(task, stats))
     stats["items"] = len(items)
     if len(items) > MAX_ITEMS:  # keep the first MAX_ITEMS in the registry's order
-        items = sorted(items, key=lambda it: hashlib.sha256(it.prompt.encode("utf-8")).hexdigest())[:MAX_ITEMS]
+        items = sorted(items, key=prompt_key)[:MAX_ITEMS]
     STATS[name] = stats
     return tuple(items)
 

@@ -2,9 +2,12 @@
 
 An item is what the model sees and what it should answer:
     prompt   the user turn, the full task text (the chat template is applied at run time,
-             in one place: dnd.zoo.lora.format_prompt)
+             in one place: dnd.lora.prompt.format_prompt)
     answer   the exact expected output, or None for unlabeled prompts
     choices  the candidate outputs for log-likelihood scoring, or None
+
+Within a task, items are one per prompt (`dedupe`) and ordered by `prompt_key`, the SHA-256
+of the prompt (the registry's pools and the BIG-bench builders' cap both use that order).
 
 User task files come in two formats:
     .jsonl  one JSON object a line: {"prompt": ..., "answer"?: ..., "choices"?: [...]}
@@ -13,6 +16,7 @@ User task files come in two formats:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +41,26 @@ class Item:
         """The inverse of `to_json` (no validation: for files dnd wrote itself)."""
         choices = d.get("choices")
         return cls(prompt=d["prompt"], answer=d.get("answer"), choices=tuple(choices) if choices is not None else None)
+
+
+def prompt_key(item: Item) -> str:
+    """The item's place in a task's fixed order: the SHA-256 of its prompt (the same in every
+    process and on every machine, unlike Python's salted `hash`)."""
+    return hashlib.sha256(item.prompt.encode("utf-8")).hexdigest()
+
+
+def dedupe(items: list[Item]) -> list[Item]:
+    """One item per prompt: repeats with the same answer collapse to the first; a prompt
+    seen with different answers is dropped altogether (its label is ambiguous)."""
+    first: dict[str, Item] = {}
+    conflicted: set[str] = set()
+    for it in items:
+        seen = first.get(it.prompt)
+        if seen is None:
+            first[it.prompt] = it
+        elif seen.answer != it.answer:
+            conflicted.add(it.prompt)
+    return [it for p, it in first.items() if p not in conflicted]
 
 
 class TaskFileError(DndError):

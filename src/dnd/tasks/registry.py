@@ -31,7 +31,7 @@ from dnd.tasks import builders_evals as ev
 from dnd.tasks import builders_rg as rg
 from dnd.tasks import builders_wide as w
 from dnd.tasks import frozen, sources
-from dnd.tasks.items import Item
+from dnd.tasks.items import Item, dedupe, prompt_key
 
 TRAIN_CAP = 2000
 EVAL_FRACTION = 0.4
@@ -214,24 +214,6 @@ def check_trainable(names) -> None:
             raise EvalOnlyError(f"task '{name}' is evaluation-only and cannot be trained on: {spec.eval_only}")
 
 
-def _prompt_key(item: Item) -> str:
-    return hashlib.sha256(item.prompt.encode("utf-8")).hexdigest()
-
-
-def dedupe(items: list[Item]) -> list[Item]:
-    """One item per prompt: repeats with the same answer collapse to the first; a prompt
-    seen with different answers is dropped altogether (its label is ambiguous)."""
-    first: dict[str, Item] = {}
-    conflicted: set[str] = set()
-    for it in items:
-        seen = first.get(it.prompt)
-        if seen is None:
-            first[it.prompt] = it
-        elif seen.answer != it.answer:
-            conflicted.add(it.prompt)
-    return [it for p, it in first.items() if p not in conflicted]
-
-
 def _check(name: str, items: list[Item]) -> None:
     # Builders' contract; a failure here is a bug in a builder, not a user error.
     for it in items:
@@ -265,7 +247,7 @@ def _pools(name: str) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
         return saved
     items = dedupe(spec.build())
     _check(name, items)
-    ordered = sorted(items, key=_prompt_key)
+    ordered = sorted(items, key=prompt_key)
     n_train, n_eval = split_sizes(len(ordered), spec.eval_size, spec.eval_only is not None)
     return tuple(ordered[n_eval : n_eval + n_train]), tuple(ordered[:n_eval])
 

@@ -5,27 +5,40 @@ each finished task, so a rerun skips finished tasks, and processes given differe
 can build one zoo side by side; an interrupted task restarts from scratch (training
 is seeded, so it produces the same checkpoints). Every adapter directory is written under
 a temporary name and renamed when complete.
+
+A `Scorer` may score each task's just-trained LoRA for its manifest entry ("eval"): the zoo
+does not evaluate by itself, evaluation lives a floor up (`dnd zoo --eval-n N` passes
+dnd.evaluation.zoo_eval.own_lora_scorer).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from tqdm.auto import tqdm
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.assets import DEFAULT_BASE_MODEL, base_model_identity, load_base_model
 from dnd.fileio import atomic_dir, sha256_file, write_json
+from dnd.lora.attach import attach_lora, lora_state_dict
+from dnd.lora.settings import LoraSettings
+from dnd.lora.train import TrainSettings, train_lora
 from dnd.tasks.registry import check_trainable, load_pools
 from dnd.zoo import manifest as mf
-from dnd.zoo.lora import LoraSettings, TrainSettings, attach_lora, train_lora
+
+if TYPE_CHECKING:
+    import torch
 
 # All tasks share one LoRA initialisation (same seed): their A matrices start equal, so
 # adapters of different tasks live in one coordinate system and can be averaged or generated.
 INIT_SEED = 0
+
+# (task, its LoRA's state dict) -> figures kept in the task's manifest entry under "eval"
+Scorer = Callable[[str, "dict[str, torch.Tensor]"], dict]
 
 
 @dataclass(frozen=True)
@@ -36,18 +49,18 @@ class ZooSettings:
     train: TrainSettings = TrainSettings()
     keep: int = 10  # consecutive checkpoints kept at the end of each run
     base_model: str = DEFAULT_BASE_MODEL
-    eval_n: int = 0  # > 0: score the base model and the task's LoRA on this many eval-pool items
 
 
 def _save_adapter(peft_model, final: Path) -> str:
     atomic_dir(final, lambda tmp: peft_model.save_pretrained(tmp))
     for extra in ("README.md",):  # PEFT's model card: noise inside a zoo
         (final / extra).unlink(missing_ok=True)
-    return sha256_file(final / mf.ADAPTER_WEIGHTS)
+    return sha256_file(final / ADAPTER_WEIGHTS)
 
 
-def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
-    """Train one task's LoRA, saving the last `keep` steps; return its manifest entry."""
+def train_task(settings: ZooSettings, task: str, zoo_dir: Path, score: Scorer | None = None) -> dict:
+    """Train one task's LoRA, saving the last `keep` steps; return its manifest entry
+    (with `score`'s figures for the trained LoRA under "eval")."""
     train_items, _ = load_pools(task)
     task_dir = zoo_dir / task
     shutil.rmtree(task_dir, ignore_errors=True)  # leftovers of an interrupted run
@@ -81,7 +94,7 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
 
     atomic_dir(zoo_dir / final_rel, link)
     write_json(task_dir / mf.LOSSES, result.losses)
-    evaluation = evaluate_own_lora(peft_model, task, settings.eval_n, settings) if settings.eval_n else None
+    evaluation = score(task, lora_state_dict(peft_model)) if score is not None else None
     return {
         "train_pool": len(train_items),
         "train": asdict(settings.train),
@@ -97,27 +110,9 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path) -> dict:
     }
 
 
-def evaluate_own_lora(peft_model, task: str, n: int, settings: ZooSettings) -> dict:
-    """Accuracy of the base model and of the task's just-trained LoRA on the first `n` items
-    of its eval pool (log-likelihood where items have choices, else greedy generation):
-    says on which tasks a LoRA matters. Always scored in fp32: bf16 scoring moved accuracy by
-    up to 2 points on 100 items (benchmarks/bench_scoring_precision.py, docs/benchmarks.md)."""
-    from dnd.evaluation.adapters import AdapterModel
-    from dnd.evaluation.scoring import evaluate_items
-    from dnd.zoo.lora import lora_state_dict
-
-    items = load_pools(task)[1][:n]
-    protocol = "loglik" if all(it.choices for it in items) else "generate"
-    start = time.perf_counter()
-    runner = AdapterModel(settings.base_model, settings.lora, settings.train.device)  # a fresh fp32 model
-    base = evaluate_items(runner.use(None).model, runner.tokenizer, items, protocol)
-    lora = evaluate_items(runner.use(lora_state_dict(peft_model)).model, runner.tokenizer, items, protocol)
-    return {"protocol": protocol, "n": len(items), "base": base.accuracy, "lora": lora.accuracy,
-            "precision": "fp32", "wall_time_s": round(time.perf_counter() - start, 2)}
-
-
-def build_zoo(settings: ZooSettings) -> dict:
-    """Train every task of `settings.tasks` not yet in the zoo; return the manifest."""
+def build_zoo(settings: ZooSettings, score: Scorer | None = None) -> dict:
+    """Train every task of `settings.tasks` not yet in the zoo; return the manifest.
+    `score`, if given, scores each newly trained LoRA (see `Scorer`)."""
     check_trainable(settings.tasks)  # before anything is written
     if settings.keep < 1 or settings.keep > settings.train.steps:
         raise mf.ZooError(f"--keep {settings.keep}: must be between 1 and --steps ({settings.train.steps})")
@@ -130,7 +125,7 @@ def build_zoo(settings: ZooSettings) -> dict:
     if done:
         print(f"dnd zoo: {done} task(s) already in {zoo_dir}, training {len(todo)}", flush=True)
     for i, task in enumerate(tqdm(todo, desc="zoo", unit="task"), 1):
-        entry = train_task(settings, task, zoo_dir)
+        entry = train_task(settings, task, zoo_dir, score)
         manifest = mf.add_task(zoo_dir, task, entry)
         ev = entry.get("eval")
         scored = f", accuracy base {100 * ev['base']:.1f} -> LoRA {100 * ev['lora']:.1f} (n {ev['n']})" if ev else ""

@@ -15,12 +15,11 @@ import contextlib
 import fcntl
 from pathlib import Path
 
+from dnd.artifacts import ADAPTER_WEIGHTS, KIND_NAMES, artifact_kind
 from dnd.errors import DndError
 from dnd.fileio import read_json, sha256_file, write_json
 
 MANIFEST = "manifest.json"
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 LOSSES = "losses.json"
 LOCK = ".lock"
 FORMAT = "dnd-zoo/1"
@@ -36,8 +35,6 @@ def new_manifest(base_model: dict, lora: dict) -> dict:
 
 def load_manifest(zoo_dir: str | Path) -> dict:
     path = Path(zoo_dir) / MANIFEST
-    from dnd.artifacts import KIND_NAMES, artifact_kind
-
     kind = artifact_kind(zoo_dir)
     if kind in ("generator", "adapter", "file"):
         raise ZooError(f"{zoo_dir}: is {KIND_NAMES[kind]}, not a zoo")

@@ -18,13 +18,15 @@ import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.assets import base_model_identity, load_base_model
 from dnd.fileio import atomic_dir, sha256_file, write_json
+from dnd.lora.attach import attach_lora
+from dnd.lora.train import train_lora
 from dnd.tasks.items import Item
 from dnd.tasks.registry import check_trainable, load_pools
 from dnd.zoo import manifest as mf
 from dnd.zoo.build import INIT_SEED, ZooSettings
-from dnd.zoo.lora import attach_lora, train_lora
 
 MULTITASK_DIR = "_multitask"
 
@@ -86,7 +88,7 @@ def build_multitask(settings: MultitaskSettings) -> dict:
         "items_per_task": {t: len(p) for t, p in pools.items()},
         "wall_time_s": round(result.wall_time_s, 2), "final_loss": result.losses[-1],
         "losses": str(rel / mf.LOSSES), "path": str(rel / "adapter"),
-        "sha256": sha256_file(zoo_dir / rel / "adapter" / mf.ADAPTER_WEIGHTS),
+        "sha256": sha256_file(zoo_dir / rel / "adapter" / ADAPTER_WEIGHTS),
     }
     mf.add_multitask(zoo_dir, settings.name, entry)
     return entry

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 
 from dnd.generator.objectives.base import Term
-from dnd.zoo.lora import _autocast, attach_lora, collate, encode_example
+from dnd.lora.attach import attach_lora
+from dnd.lora.train import autocast, collate, encode_example
 
 
 class _LossOf(torch.nn.Module):
@@ -19,8 +20,8 @@ class _LossOf(torch.nn.Module):
         self.model, self.fast = model, fast
 
     def forward(self, batch):
-        if self.fast:  # left-padded; the LM head only on the answer positions (dnd.zoo.lora)
-            from dnd.zoo.lora import answer_only_loss
+        if self.fast:  # left-padded; the LM head only on the answer positions (dnd.lora.train)
+            from dnd.lora.train import answer_only_loss
 
             return answer_only_loss(self.model, batch)
         return self.model(**batch).loss
@@ -32,15 +33,15 @@ class FunctionalLoss:
     One PEFT-wrapped copy of the base model, shaped like the written adapter; each call
     substitutes the generated lora_A / lora_B tensors for its adapter parameters with
     torch.func.functional_call, so the loss is differentiable in them. precision "bf16"
-    casts the frozen base weights to bf16 (dnd.zoo.lora.prepare_precision) and uses the
-    zoo's fast answer-only loss; the generated weights stay fp32.
+    casts the frozen base weights to bf16 (dnd.lora.attach.prepare_precision) and uses the
+    training loop's fast answer-only loss (dnd.lora.train); the generated weights stay fp32.
     """
 
     def __init__(self, model, tokenizer, lora, device: str = "cpu", max_length: int = 256,
                  precision: str = "fp32"):
         peft_model = attach_lora(model, lora).to(device)
         if precision != "fp32":
-            from dnd.zoo.lora import prepare_precision
+            from dnd.lora.attach import prepare_precision
 
             prepare_precision(peft_model, precision)
         for p in peft_model.parameters():
@@ -64,7 +65,7 @@ class FunctionalLoss:
         batch = collate(examples, self.tokenizer.pad_token_id, **({"left": True} if self.fast else {}))
         batch = {k: v.to(self.device) for k, v in batch.items()}
         params = {self.names[k]: v for k, v in state.items()}
-        with _autocast(self.device):
+        with autocast(self.device):
             loss = torch.func.functional_call(self.module, params, args=(batch,))
         return loss.float()
 

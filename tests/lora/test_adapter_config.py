@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from dnd.zoo.adapter_config import CONFIG_NAME, peft_config_dict, write_adapter_config
-from dnd.zoo.lora import LoraSettings
+from dnd.artifacts import ADAPTER_CONFIG
+from dnd.lora.io import peft_config_dict, write_adapter_config
+from dnd.lora.settings import LoraSettings
 
 LORA = LoraSettings(r=16, lora_alpha=32)
 
@@ -26,12 +27,12 @@ def test_written_config_is_peft_own(tmp_path):
     want.base_model_name_or_path = "some-base"
     want.save_pretrained(tmp_path / "peft")
     write_adapter_config(LORA, "some-base", tmp_path / "ours")
-    a, b = (json.loads((tmp_path / d / CONFIG_NAME).read_text()) for d in ("peft", "ours"))
+    a, b = (json.loads((tmp_path / d / ADAPTER_CONFIG).read_text()) for d in ("peft", "ours"))
     assert sorted(a.pop("target_modules")) == sorted(b.pop("target_modules"))  # peft: a set, in hash order
     assert a == b and b["r"] == 16 and b["base_model_name_or_path"] == "some-base" and b["peft_type"] == "LORA"
     loaded = LoraConfig.from_pretrained(tmp_path / "ours")
     assert loaded.target_modules == set(LORA.target_modules) and loaded.lora_alpha == 32
-    ours = (tmp_path / "ours" / CONFIG_NAME).read_text()
+    ours = (tmp_path / "ours" / ADAPTER_CONFIG).read_text()
     assert ours == json.dumps(json.loads(ours), indent=2, sort_keys=True)  # save_pretrained's layout
     assert json.loads(ours)["target_modules"] == list(LORA.target_modules)  # stable between runs
 

@@ -7,9 +7,11 @@ import random
 import torch
 
 from dnd.assets import load_base_model
+from dnd.lora.attach import attach_lora, prepare_precision
+from dnd.lora.settings import LoraSettings
+from dnd.lora.train import (IGNORE, TrainSettings, answer_only_loss, collate, encode_example, length_grouped_batches,
+                            train_lora)
 from dnd.tasks.items import Item
-from dnd.zoo.lora import (IGNORE, LoraSettings, TrainSettings, answer_only_loss, attach_lora, collate,
-                          encode_example, length_grouped_batches, prepare_precision, train_lora)
 
 ITEMS = [Item(prompt=f"Is {i} even? Answer yes or no.", answer="yes" if i % 2 == 0 else "no", choices=("yes", "no"))
          for i in range(24)] + [Item(prompt=f"Name the colour number {i}.", answer="dark blue green") for i in range(8)]

@@ -1,8 +1,10 @@
-"""LoRA fine-tuning of a causal LM on task items: prompt formatting, batching and the one
-training loop that the zoo and the full-shot baseline share.
+"""LoRA fine-tuning of a causal LM on task items: batching and the one training loop that
+the zoo (dnd.zoo.build, dnd.zoo.multitask) and the full-shot baseline (dnd.evaluation.unseen)
+share; the generator's functional objective reuses its batches and loss.
 
 Loss is on the answer tokens only (plus the end-of-turn token, so a trained adapter learns
-to stop). Batches are padded to their longest item, not to a fixed length.
+to stop). Batches are padded to their longest item, not to a fixed length. Prompts are
+formatted by dnd.lora.prompt, as scoring and serving format them.
 
 Two numeric paths share the loop (benchmarks/bench_lora_precision.py compares them):
     fp32  the reference: fp32 weights, right-padded batches, logits at every position
@@ -18,42 +20,16 @@ import contextlib
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
+from dnd.lora.attach import prepare_precision
+from dnd.lora.prompt import encode_prompt, end_of_turn_id
 from dnd.tasks.items import Item
 
-ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 IGNORE = -100
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    """The adapter shape; PEFT's names. Paper's small-model setting by default."""
-
-    r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: tuple[str, ...] = ALL_LINEAR
-
-    def to_peft(self):
-        from peft import LoraConfig
-
-        return LoraConfig(
-            r=self.r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-            target_modules=list(self.target_modules), task_type="CAUSAL_LM", bias="none",
-        )
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["target_modules"] = list(self.target_modules)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "LoraSettings":
-        return cls(**{**d, "target_modules": tuple(d["target_modules"])})
 
 
 @dataclass(frozen=True)
@@ -69,40 +45,6 @@ class TrainSettings:
     seed: int = 0
     device: str = "cpu"
     precision: str = "fp32"  # "fp32" or "bf16" (see the module docstring)
-
-
-def format_prompt(tokenizer, prompt: str, shots: tuple[tuple[str, str], ...] = ()) -> str:
-    """The text the model sees before its answer: the chat template's user turn and the
-    start of the assistant turn (plain text for tokenizers without a chat template).
-    `shots` are solved (prompt, answer) examples placed before it as earlier turns (ICL)."""
-    if getattr(tokenizer, "chat_template", None):
-        messages = []
-        for p, a in shots:
-            messages += [{"role": "user", "content": p}, {"role": "assistant", "content": a}]
-        messages.append({"role": "user", "content": prompt})
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return "".join(f"{p}\n{a}\n\n" for p, a in shots) + prompt + "\n"
-
-
-def end_of_turn_id(tokenizer) -> int:
-    """Token the model emits after an answer: <|im_end|> for ChatML models, else EOS."""
-    tid = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid is not None:
-        return tid
-    return tokenizer.eos_token_id
-
-
-def encode_prompt(tokenizer, prompt: str, max_length: int, reserve: int = 0, keep_head: int = 32) -> list[int]:
-    """Token ids of the formatted prompt, cut in the middle if longer than max_length-reserve.
-
-    The head (chat header) and the tail (question, answer instruction, assistant turn start)
-    matter most, so a long passage loses its middle.
-    """
-    ids = tokenizer(format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
-    room = max(max_length - reserve, keep_head + 8)
-    if len(ids) > room:
-        ids = ids[:keep_head] + ids[len(ids) - (room - keep_head):]
-    return ids
 
 
 def encode_example(tokenizer, item: Item, max_length: int) -> tuple[list[int], list[int]]:
@@ -133,21 +75,6 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int, left: bool
     return batch
 
 
-def attach_lora(model, lora: LoraSettings, seed: int = 0):
-    """Wrap a base model in a fresh PEFT LoRA (A random with `seed`, B zero)."""
-    from peft import get_peft_model
-
-    torch.manual_seed(seed)
-    return get_peft_model(model, lora.to_peft())
-
-
-def lora_state_dict(peft_model) -> dict[str, torch.Tensor]:
-    """The adapter's weights under PEFT's saved names (as in adapter_model.safetensors)."""
-    from peft import get_peft_model_state_dict
-
-    return {k: v.detach().float().cpu().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
-
-
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     """LR multiplier at 0-based `step`: linear warm-up, then cosine decay to zero."""
     if step < warmup_steps:
@@ -156,27 +83,11 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * t))
 
 
-def _autocast(device: str):
+def autocast(device: str):
     """bf16 autocast on CUDA (weights stay fp32); plain fp32 on CPU."""
     if device.startswith("cuda"):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-PRECISIONS = ("fp32", "bf16")
-
-
-def prepare_precision(peft_model, precision: str) -> None:
-    """Cast the frozen base weights for `precision`; LoRA weights stay fp32 (the optimizer
-    updates them in full precision; PEFT casts activations to their dtype and back)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: expected one of {PRECISIONS}")
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    for name, param in peft_model.named_parameters():
-        param.data = param.data.float() if "lora_" in name else param.data.to(dtype)
-    for buf_name, buf in peft_model.named_buffers():
-        if buf.is_floating_point() and "inv_freq" not in buf_name:
-            buf.data = buf.data.to(dtype)
 
 
 def answer_only_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -209,6 +120,8 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Rand
 
 @dataclass
 class TrainResult:
+    """What a training run did: the loss at every step, its wall time, the tokens it saw."""
+
     losses: list[float] = field(default_factory=list)
     wall_time_s: float = 0.0
     tokens: int = 0
@@ -256,7 +169,7 @@ def train_lora(
             batch_idx, order = order[: settings.batch_size], order[settings.batch_size :]
         batch = collate([examples[i] for i in batch_idx], tokenizer.pad_token_id, left=fast)
         batch = {k: v.to(settings.device) for k, v in batch.items()}
-        with _autocast(settings.device):
+        with autocast(settings.device):
             loss = answer_only_loss(peft_model, batch) if fast else peft_model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
