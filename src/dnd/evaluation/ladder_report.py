@@ -66,9 +66,10 @@ def candidate_dir(out: str | Path, name: str, identity: dict) -> Path:
             have = None
         if not isinstance(have, dict) or have.get("format") != FORMAT:
             raise DndError(f"--out {d}: holds a {MANIFEST} that is not a diagnostics manifest; choose another --out")
-        if have["generator"]["fingerprint"] != identity["fingerprint"]:
+        other = have.get("generator") if isinstance(have.get("generator"), dict) else {}
+        if other.get("fingerprint") != identity["fingerprint"]:
             raise DndError(f"--name {name}: {d} holds the diagnostics of another generator "
-                           f"({have['generator']['path']}); choose another --name or remove {d}")
+                           f"({other.get('path', 'unknown')}); choose another --name or remove {d}")
     return d
 
 

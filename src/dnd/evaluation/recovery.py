@@ -167,7 +167,7 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     n, max_pool = gen.config.condition.n_prompts, gen.config.train.max_pool
     work = Path(s.out) / "work" / "recovery"
     runner = Runner(manifest["base_model"]["name"], s.device, s.precision)
-    scorer = Scorer(Cache(work), runner, "loglik", s.batch_size)
+    scorer = Scorer(Cache(work), runner, "loglik", s.batch_size, max_length=1024)  # dnd benchmark's prompt budget
     zoo_lora = LoraSettings.from_json(manifest["lora"])
     if mt_entry is not None:
         mt = read_adapter(zoo / mt_entry["path"]), adapter_settings(zoo / mt_entry["path"])
