@@ -3,7 +3,8 @@
 Reads the adapters `dnd benchmark` generated (OUT/work/SUITE/adapters/NAME/CONDITION/TASK)
 for a residual generator, splits each into its reference ranks and its generated ranks
 (dnd.generator.residual writes A = [A_ref; A_gen], B = [B_ref s_ref/s, B_gen], scale s), and
-prints per generator and condition:
+prints per generator and condition (the math is dnd.evaluation.diversity's, which measures
+the same of a generator directly: `dnd diagnose diversity`):
 
     delta/ref   ||s B_gen A_gen|| / ||s_ref B_ref A_ref||, Frobenius over every adapted
                 module (how far the generator moves from its reference)
@@ -20,28 +21,7 @@ import itertools
 import json
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
-
-
-def split_delta(path: Path, ref_r: int) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], float]:
-    """-> ([(s B_gen, A_gen) per module], squared norm of the reference part), float64, from
-    one written adapter directory."""
-    cfg = json.loads((path / "adapter_config.json").read_text())
-    s = cfg["lora_alpha"] / cfg["r"]
-    w = load_file(path / "adapter_model.safetensors")
-    factors, ref_sq = [], 0.0
-    for ka in sorted(k for k in w if "lora_A" in k):
-        a, b = w[ka].double(), w[ka.replace("lora_A", "lora_B")].double()
-        factors.append((s * b[:, ref_r:], a[ref_r:]))
-        ref_sq += inner([(s * b[:, :ref_r], a[:ref_r])], [(s * b[:, :ref_r], a[:ref_r])])
-    return factors, ref_sq
-
-
-def inner(x: list, y: list) -> float:
-    """Frobenius inner product of sum_m B_m A_m and sum_m B'_m A'_m module by module, via
-    r x r matrices: <B A, B' A'> = trace((B^T B') (A' A^T)); never forms the full matrices."""
-    return float(sum(torch.trace((b.T @ b2) @ (a2 @ a.T)) for (b, a), (b2, a2) in zip(x, y)))
+from dnd.evaluation.diversity import inner, read_delta
 
 
 def main() -> None:
@@ -64,7 +44,7 @@ def main() -> None:
             ref_r = saved["reference_lora"]["r"]  # the first ranks of every written adapter
             deltas, norms, ratios = [], [], []
             for t in tasks:
-                d, ref_sq = split_delta(t, ref_r)
+                d, ref_sq = read_delta(t, ref_r)
                 deltas.append(d)
                 norms.append(inner(d, d) ** 0.5)
                 ratios.append(norms[-1] / max(ref_sq, 1e-30) ** 0.5)

@@ -150,6 +150,40 @@ class Runner:
         return self._models[key]
 
 
+class Scorer:
+    """Cached scoring of one method on one task's items (shared with dnd.evaluation.recovery).
+
+    Each piece is cached under CACHE_NAMES[protocol][-precision]/n{items}/TASK/TAG: its
+    accuracy, per-item correctness and (loglik) the length-normalized choice scores that
+    calibration re-weighs. `computed` counts the pieces scored rather than read."""
+
+    def __init__(self, cache: Cache, runner: Runner, protocol: str = "loglik", batch_size: int = 16,
+                 max_length: int = 512):
+        self.cache, self.runner, self.protocol = cache, runner, protocol
+        self.batch_size, self.max_length, self.computed = batch_size, max_length, 0
+        self.suffix = "" if runner.precision == "fp32" else "-" + runner.precision
+
+    def score(self, task: str, tag: str, state, lora: LoraSettings, items, shots=()) -> dict:
+        """The method's cached piece: accuracy, per-item correctness and choice scores."""
+        loglik = self.protocol == "loglik"
+        key = f"{CACHE_NAMES[self.protocol]}{self.suffix}/n{len(items)}/{task}/{tag}"
+        hit = self.cache.get(key)
+        if hit is None or (loglik and "norm" not in hit):  # pieces cached before calibration lack the scores
+            m = self.runner.model(lora).use(state)
+            r = evaluate_items(m.model, m.tokenizer, items, self.protocol, shots=shots, batch_size=self.batch_size,
+                               max_length=self.max_length)
+            hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions]}
+            if loglik:
+                hit["norm"] = [p["norm"] for p in r.predictions]
+            self.cache.put(key, hit)
+            self.computed += 1
+        return hit
+
+    def adapter(self, task: str, state, lora: LoraSettings, items) -> dict:
+        """An adapter's piece, tagged by its weights' digest (the same weights: the same piece)."""
+        return self.score(task, f"adapter_{state_digest(state)}", state, lora, items)
+
+
 @contextlib.contextmanager
 def task_claim(work: Path, task: str, wait: bool):
     """An exclusive lock on `task` while one process scores it (the OS drops it when the
@@ -222,23 +256,8 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
                "sampled_loras": sample, "primary": primary, "tasks": {}}
 
     suffix = "" if s.precision == "fp32" else "-" + s.precision
-
-    def score(task: str, tag: str, state, lora: LoraSettings, items, shots=()) -> dict:
-        """The method's cached piece: accuracy, per-item correctness and choice scores."""
-        key = f"{CACHE_NAMES[s.protocol]}{suffix}/n{len(items)}/{task}/{tag}"
-        hit = cache.get(key)
-        if hit is None or (loglik and "norm" not in hit):  # pieces cached before calibration lack the scores
-            model = runner.model(lora).use(state).model
-            r = evaluate_items(model, tok, items, s.protocol, shots=shots, batch_size=s.batch_size,
-                               max_length=max(s.icl_context, 512))
-            hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions]}
-            if loglik:
-                hit["norm"] = [p["norm"] for p in r.predictions]
-            cache.put(key, hit)
-        return hit
-
-    def adapter_score(task, state, lora, items) -> dict:
-        return score(task, f"adapter_{state_digest(state)}", state, lora, items)
+    scorer = Scorer(cache, runner, s.protocol, s.batch_size, max(s.icl_context, 512))
+    score, adapter_score = scorer.score, scorer.adapter
 
     def calibrated(task: str, tag: str, state, lora: LoraSettings, items, hit: dict, cond: list[str],
                    rule: str) -> dict:
