@@ -10,13 +10,14 @@ import pytest
 import torch
 
 from dnd.cli.main import main
-from dnd.evaluation.adapters import AdapterModel, read_adapter
+from dnd.lora.io import read_adapter
+from dnd.lora.swap import AdapterModel
 from dnd.evaluation.recovery import RecoverySettings, run_recovery, seen_tasks
 from dnd.evaluation.scoring import evaluate_items
 from dnd.fileio import read_json
 from dnd.generator.generate import Generator
 from dnd.tasks.registry import load_pools
-from dnd.zoo.lora import LoraSettings
+from dnd.lora.settings import LoraSettings
 
 LIMIT = 4
 
@@ -25,7 +26,7 @@ LIMIT = 4
 def zoo_with_multitask(tmp_path_factory, tiny_zoo, tiny_model):
     """A copy of the tiny zoo with a multi-task LoRA `wide` on both its tasks."""
     from dnd.zoo.build import ZooSettings
-    from dnd.zoo.lora import TrainSettings
+    from dnd.lora.train import TrainSettings
     from dnd.zoo.multitask import MultitaskSettings, build_multitask
 
     zoo = shutil.copytree(tiny_zoo, tmp_path_factory.mktemp("mtzoo") / "zoo")

@@ -106,7 +106,7 @@ def _stats(values: list[float]) -> dict:
 
 def generator_delta_settings(gen) -> tuple[float, int, str]:
     """-> (scale of the written adapter, reference ranks, what the delta is)."""
-    from dnd.zoo.lora import LoraSettings
+    from dnd.lora.settings import LoraSettings
 
     lora = gen.lora  # the written adapter's shape
     scale = lora.lora_alpha / lora.r
@@ -121,6 +121,7 @@ def run_diversity(s: DiversitySettings, gen=None) -> dict:
     `gen`: an already loaded Generator to use instead of loading `s.generator` (tests)."""
     from dnd.errors import DndError
     from dnd.generator.generate import Generator
+    from dnd.generator.model_condition import label_set
     from dnd.tasks.registry import load_pools
 
     if len(s.tasks) < 2:
@@ -130,10 +131,13 @@ def run_diversity(s: DiversitySettings, gen=None) -> dict:
     scale, ref_r, what = generator_delta_settings(gen)
     deltas, twins, rows, t0 = [], [], {}, time.perf_counter()
     for task in s.tasks:
-        pool = [it.prompt for it in load_pools(task)[0]]
-        factors, ref_sq = delta_factors(gen.generate(pool[:n], seed=s.seed), scale, ref_r)
+        items = load_pools(task)[0]
+        pool = [it.prompt for it in items]
+        kw = {"choices": label_set(items)} if gen.reads_model else {}  # a model condition reads the answer set
+        factors, ref_sq = delta_factors(gen.generate(pool[:n], seed=s.seed, **kw), scale, ref_r)
         disjoint = len(pool) >= 2 * n  # another N prompts, none of the first N
-        again = gen.generate(pool[n: 2 * n], seed=s.seed) if disjoint else gen.generate(pool, seed=s.seed + 1)
+        again = (gen.generate(pool[n: 2 * n], seed=s.seed, **kw) if disjoint
+                 else gen.generate(pool, seed=s.seed + 1, **kw))
         twin, _ = delta_factors(again, scale, ref_r)
         deltas.append(factors)
         twins.append(twin)

@@ -32,8 +32,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.errors import DndError
 from dnd.fileio import portable_path
+from dnd.generator.model_condition import label_set
 from dnd.evaluation.ladder_report import RECOVERY_TARGET, candidate_dir, generator_identity, write_diagnostic
 
 METHODS = ("base", "full_shot", "multitask_lora", "dnd", "shuffled")  # dnd: reported as dnd:NAME
@@ -143,13 +145,13 @@ def summarize(results: dict) -> dict:
 
 def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     """Score every method on every picked task; returns the results (also written)."""
-    from dnd.evaluation.adapters import adapter_settings, read_adapter
+    from dnd.lora.io import adapter_settings, read_adapter
     from dnd.evaluation.reproduce import Cache
     from dnd.evaluation.unseen import Runner, Scorer
     from dnd.generator.generate import Generator
     from dnd.tasks.registry import load_pools
     from dnd.zoo import manifest as zm
-    from dnd.zoo.lora import LoraSettings
+    from dnd.lora.settings import LoraSettings
 
     identity = generator_identity(s.generator)  # checks the generator's files against its manifest
     d = candidate_dir(s.out, s.name, identity)
@@ -192,11 +194,13 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     def generated(task: str) -> tuple[dict, str]:
         """The generator's cached adapter for `task` from fresh prompts, and where they came from."""
         if task not in adapters:
-            pool = [it.prompt for it in load_pools(task)[0]]
+            items = load_pools(task)[0]
+            pool = [it.prompt for it in items]
+            kw = {"choices": label_set(items)} if gen.reads_model else {}  # a model condition reads the answer set
             fresh = len(pool) - max_pool >= n
             path = work / "adapters" / identity["fingerprint"] / f"seed{seed}" / task
-            if not (path / zm.ADAPTER_WEIGHTS).exists():
-                gen.save_adapter(gen.generate(pool[max_pool:] if fresh else pool, seed=seed), path,
+            if not (path / ADAPTER_WEIGHTS).exists():
+                gen.save_adapter(gen.generate(pool[max_pool:] if fresh else pool, seed=seed, **kw), path,
                                  info={"task": task, "seed": seed, "fresh_prompts": fresh})
             where = f"fresh (train pool after {max_pool})" if fresh else "whole train pool (seen in training)"
             adapters[task] = read_adapter(path), where
