@@ -35,8 +35,8 @@ from pathlib import Path
 from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.errors import DndError
 from dnd.fileio import portable_path
-from dnd.generator.model_condition import label_set
 from dnd.evaluation.ladder_report import RECOVERY_TARGET, candidate_dir, generator_identity, write_diagnostic
+from dnd.generator.model_condition import label_set
 
 METHODS = ("base", "full_shot", "multitask_lora", "dnd", "shuffled")  # dnd: reported as dnd:NAME
 
