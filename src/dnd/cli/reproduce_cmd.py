@@ -64,7 +64,7 @@ def generator_config(args):
     from dnd.cli.train_cmd import config_from_args
 
     ns = argparse.Namespace(
-        size=args.size, hidden_channels=args.hidden_channels, condition=args.minilm_features, n_prompts=args.n_prompts,
+        size=args.size, hidden_channels=args.hidden_channels, minilm_features=args.minilm_features, n_prompts=args.n_prompts,
         encoder=args.encoder, steps=args.gen_steps, batch_size=args.gen_batch_size, lr=args.gen_lr,
         weight_decay=0.1, cond_noise=1e-4, target_noise=1e-5, no_token_weighting=False, seed=0,
         device=args.device, chunk=None, n_basis=args.n_basis, encoder_max_tokens=args.encoder_max_tokens)

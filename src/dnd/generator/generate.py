@@ -216,15 +216,15 @@ def check_layout(path: str | Path, saved: object, layout_json: object) -> LoraLa
         layout = LoraLayout.from_json(layout_json)
         rows, grid = layout.rows, (layout.n_tokens, *layout.token_shape)
     except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
-        raise DndError(f"{path / LAYOUT}: not a LoRA layout") from None
+        raise DndError(f"{path / C.LAYOUT}: not a LoRA layout") from None
     lora = saved["lora"]
     if any(r != lora.get("r") for r in rows):
-        raise DndError(f"{path / LAYOUT}: LoRA rank {rows[0]} does not match r={lora.get('r')} "
+        raise DndError(f"{path / C.LAYOUT}: LoRA rank {rows[0]} does not match r={lora.get('r')} "
                        f"in {config}; the files come from different generators")
     targets = set(lora.get("target_modules", ()))
     strays = [k for k in layout.keys if not any(f".{t}." in k for t in targets)]
     if strays:
-        raise DndError(f"{path / LAYOUT}: {strays[0]} is not among the target modules in {config}; "
+        raise DndError(f"{path / C.LAYOUT}: {strays[0]} is not among the target modules in {config}; "
                        "the files come from different generators")
     if tuple(saved["token_shape"]) != grid:
         raise DndError(f"{config}: token shape {tuple(saved['token_shape'])} does not match the layout's {grid}; "
