@@ -26,8 +26,8 @@ def test_losses_match_golden(losses, name):
 
 
 def test_functional_run_writes_its_learning_curve(tiny_zoo, tmp_path):
-    """Held-out items of training tasks (beyond max_pool) are scored every curve_every steps
-    and at the end; the curve is listed in the manifest."""
+    """Held-out items of training tasks (beyond max_pool) are scored before the first step,
+    every curve_every steps and at the end; the curve is listed in the manifest."""
     from dnd.fileio import read_json
     from dnd.generator import config as C
     from dnd.generator.train import train_generator
@@ -35,7 +35,7 @@ def test_functional_run_writes_its_learning_curve(tiny_zoo, tmp_path):
     config = golden_configs()["functional-shared"]
     train_generator(tiny_zoo, tmp_path / "gen", config, curve_every=3)
     curve = read_json(tmp_path / "gen" / C.CURVE)
-    assert [p["step"] for p in curve] == [3, STEPS]
+    assert [p["step"] for p in curve] == [0, 3, STEPS]
     assert set(curve[0]["per_task"]) == {"sst2", "boolq"}
     assert all(p["heldout_loss"] > 0 for p in curve)
     assert C.CURVE in read_json(tmp_path / "gen" / C.MANIFEST)

@@ -7,7 +7,7 @@
         loss = sum of the objectives' terms          each backpropagated (objectives/base.py)
         clip, AdamW step, warmup-cosine schedule
         every save_every steps: the resumable state (state.py)
-        every curve_every steps: the held-out loss (curve.py), if there is a curve
+        at step 0 and every curve_every steps: the held-out loss (curve.py), if there is a curve
 
 A killed run resumes from its last saved state and ends with the same weights as an
 uninterrupted one (the RNGs are part of the state).
@@ -44,6 +44,8 @@ def run_loop(training, config: C.GeneratorConfig, tasks: list[str], out_dir: Pat
         points = resumed.get("curve", [])
         print(f"dnd train: resuming {out_dir} at step {start_step}", flush=True)
 
+    if curve is not None and start_step == 0:  # step 0: the reference adapter alone (the delta starts at zero)
+        points.append(curve.measure(training, 0))
     net.train()
     bar = tqdm(range(start_step, s.steps), desc=f"train generator ({s.objective})", initial=start_step,
                total=s.steps)
