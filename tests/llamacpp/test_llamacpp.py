@@ -105,3 +105,23 @@ def test_greedy_answers_agree_with_transformers(adapter, prompts, hf):
           f"({N_NEW} tokens), {first}/20 first tokens; the adapter changes {changed}/20 llama.cpp answers")
     assert same >= 18
     assert changed >= 1
+
+
+def test_f16_copy_keeps_the_packaged_values():
+    """`dnd serve --engine llamacpp` runs the packaged weights stored as f16: the same values
+    as the Q4_1 file to f16 rounding."""
+    import gguf
+
+    from dnd.llamacpp.runtime import requantized
+
+    src = base_gguf()
+    copy = requantized(src, "f16")
+    assert requantized(src, "f16") == copy  # made once, then found
+    a = {t.name: t for t in gguf.GGUFReader(src).tensors}
+    b = {t.name: t for t in gguf.GGUFReader(copy).tensors}
+    assert sorted(a) == sorted(b)
+    for name in ("blk.0.attn_q.weight", "blk.17.ffn_down.weight"):
+        x = gguf.quants.dequantize(a[name].data, a[name].tensor_type)
+        y = np.asarray(b[name].data, dtype=np.float32).reshape(x.shape)
+        assert b[name].tensor_type == gguf.GGMLQuantizationType.F16
+        np.testing.assert_allclose(y, x, rtol=1e-3, atol=1e-6)

@@ -54,7 +54,7 @@ def cpp(shipped, tmp_path_factory):
 def test_llamacpp_answers_are_the_gguf_loras(cpp):
     """A chat answered by the llamacpp engine is llama.cpp's greedy answer with the tenant's
     GGUF LoRA (converted once, beside its PEFT files), and differs from the base model's."""
-    from dnd.llamacpp.runtime import base_gguf, greedy, load_llama
+    from dnd.llamacpp.runtime import greedy, load_llama
 
     aid = make_adapter(cpp.client, SST2_LIKE)["id"]
     gguf = cpp.svc.store.path(aid) / "adapter_model.gguf"
@@ -63,9 +63,10 @@ def test_llamacpp_answers_are_the_gguf_loras(cpp):
     assert gguf.is_file()
     eng = cpp.svc.engine
     ids = eng.chat_ids([{"role": "user", "content": QUESTIONS[0]}])
-    want = greedy(load_llama(base_gguf(), lora=gguf), ids, 12, eng.stop_ids)
+    assert eng.gguf.name.endswith(".F16.gguf")  # the default weights: the packaged ones as f16
+    want = greedy(load_llama(eng.gguf, lora=gguf, flash_attn=True), ids, 12, eng.stop_ids)
     assert got == eng.tokenizer.decode(want, skip_special_tokens=True)
-    base = greedy(load_llama(base_gguf()), ids, 12, eng.stop_ids)
+    base = greedy(load_llama(eng.gguf, flash_attn=True), ids, 12, eng.stop_ids)
     assert chat(cpp.client, "base", QUESTIONS[0], max_tokens=12) == eng.tokenizer.decode(base, skip_special_tokens=True)
     assert cpp.client.get("/v1/server").json()["engine"] == "llamacpp"
 

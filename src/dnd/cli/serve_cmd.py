@@ -35,6 +35,9 @@ def register(sub) -> None:
                    help="transformers: requests decoded together in one batch (1: one at a time)")
     e.add_argument("--llama-workers", type=positive_int, default=2, help="llamacpp: requests decoded at once")
     e.add_argument("--llama-threads", type=positive_int, default=1, help="llamacpp: threads per request")
+    e.add_argument("--llama-weights", default="f16", choices=("f16", "q8_0", "q4_1"),
+                   help="llamacpp: the packaged Q4_1 weights stored as f16 (made once, cached; prompts "
+                   "evaluate faster) or used as packaged")
     e.add_argument("--resident-adapters", type=positive_int, default=8,
                    help="llamacpp: GGUF LoRAs kept loaded per worker (least recently used out)")
     g = p.add_argument_group("limits")
@@ -71,7 +74,7 @@ def settings_from_args(args):
                          host=args.host, port=args.port, device=args.device, far_threshold=args.far_threshold,
                          limits=limits, engine=args.engine, max_batch=args.max_batch,
                          llama_workers=args.llama_workers, llama_threads=args.llama_threads,
-                         resident_adapters=args.resident_adapters)
+                         resident_adapters=args.resident_adapters, llama_weights=args.llama_weights)
 
 
 def run(args) -> int:

@@ -47,6 +47,7 @@ class ServeSettings:
     llama_workers: int = 2  # llamacpp: contexts decoding at once
     llama_threads: int = 1  # llamacpp: threads per context
     resident_adapters: int = 8  # llamacpp: GGUF LoRAs loaded per context (LRU)
+    llama_weights: str = "f16"  # llamacpp: the packaged GGUF's weights as "f16" (faster prompts) or "q4_1"
     limits: ServeLimits = field(default_factory=ServeLimits)
 
     def to_json(self) -> dict:

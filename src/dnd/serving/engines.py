@@ -27,7 +27,8 @@ def make_engine(settings, base_name: str, lora, store):
         return LlamaCppEngine(base_name, lora, store, settings.device, limits.max_queue,
                               workers=settings.llama_workers, threads=settings.llama_threads,
                               resident=settings.resident_adapters,
-                              n_ctx=limits.max_input_tokens + limits.max_new_tokens)
+                              n_ctx=limits.max_input_tokens + limits.max_new_tokens,
+                              weights=settings.llama_weights)
     if settings.engine != "transformers":
         raise DndError(f"--engine {settings.engine}: expected one of {', '.join(ENGINES)}")
     if settings.max_batch > 1:

@@ -7,9 +7,14 @@ each tenant's adapter applied as a GGUF LoRA.
 
 A tenant's GGUF is converted once from its PEFT directory (dnd.llamacpp.export), written
 atomically beside the safetensors (DATA/adapters/<id>/adapter_model.gguf), so it is
-deleted with it and survives a restart. A request sets its adapter on its slot's context
-(llama_set_adapters_lora; the base model: none) and decodes from an empty cache, so every
-answer is the single-tenant answer whatever ran before on that slot (tested). Token ids are
+deleted with it and survives a restart. The base weights are the packaged GGUF's, stored
+as f16 by default (`weights="f16"`, made once by dnd.llamacpp.runtime.requantized: llama.cpp
+evaluates prompts faster from f16 than from Q4_1 here), as q8_0, or as packaged ("q4_1"). A request
+sets its adapter on its slot's context (llama_set_adapters_lora; the base model: none);
+a change of adapter empties the slot's cache, and otherwise only the prefix shared with
+the slot's previous request (the chat template's system turn) is kept: llama.cpp computes
+each cached value the same way whatever the batch, so every answer is the single-tenant
+answer whatever ran before on that slot (tested). Token ids are
 the transformers tokenizer's, which the default model reads from the same GGUF, so the
 prompt formatting, stop tokens, stop strings, streaming and usage counts are the
 transformers engine's (dnd.serving.chat). /v1/classify still scores with transformers
@@ -56,6 +61,7 @@ class _Slot:
             else:
                 ptrs = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self.loaded[aid])
                 rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, ptrs, 1, (ctypes.c_float * 1)(1.0))
+            self.llm.reset()  # the cache was computed with other weights: never reused
             if rc != 0:
                 self.current = "?"  # unknown state: set again next time
                 raise ApiError(500, f"model: llama.cpp cannot set the adapter {aid}", "model", "adapter_set")
@@ -70,12 +76,15 @@ class LlamaCppEngine(ChatEngine):
     """ChatEngine whose generations run on llama.cpp slots (see the module docstring)."""
 
     def __init__(self, base_model: str, lora, store, device: str = "cpu", max_queue: int = 256,
-                 workers: int = 2, threads: int = 1, resident: int = 8, n_ctx: int = 4096):
-        from dnd.llamacpp.runtime import base_gguf, load_llama
+                 workers: int = 2, threads: int = 1, resident: int = 8, n_ctx: int = 4096, weights: str = "f16"):
+        from dnd.llamacpp.runtime import base_gguf, load_llama, requantized
 
         gguf = base_gguf(base_model)  # a one-line error for a base model without a GGUF, before loading
+        if weights != "q4_1":
+            gguf = requantized(gguf, weights)
+        self.gguf = gguf
         super().__init__(base_model, lora, store, device=device, max_queue=max_queue)
-        self.slots = [_Slot(load_llama(gguf, n_ctx=n_ctx, n_threads=threads), resident) for _ in range(workers)]
+        self.slots = [_Slot(load_llama(gguf, n_ctx=n_ctx, n_threads=threads, flash_attn=True), resident) for _ in range(workers)]
         self._idle = list(self.slots)
         self._slot_lock = threading.Lock()
         self._convert_lock = threading.Lock()
@@ -143,9 +152,10 @@ class LlamaCppEngine(ChatEngine):
             sampling = dict(temp=params.temperature, top_p=params.top_p, top_k=0, min_p=0.0)
         else:
             sampling = dict(temp=0.0, top_k=1, top_p=1.0, min_p=0.0)
-        llm.reset()  # an empty cache: nothing computed for an earlier request (or adapter) is reused
         out: list[int] = []
         finish = "length"
+        # reset=True: the cache keeps only the longest prefix shared with the slot's previous
+        # request (same adapter: `use` empties it on a change), i.e. the system prompt
         for token in llm.generate(input_ids, repeat_penalty=1.0, reset=True, **sampling):
             out.append(token)
             if streamer is not None:
