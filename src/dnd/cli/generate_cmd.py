@@ -22,7 +22,11 @@ def register(sub) -> None:
     p.add_argument("--prompts", default=None, metavar="FILE", help="unlabeled prompts of the task")
     p.add_argument("--description", default=None, metavar="TEXT",
                    help="a short task description, alone or beside --prompts (shared-head generators)")
-    p.add_argument("--out", required=True, metavar="ADAPTER_DIR")
+    p.add_argument("--out", required=True, metavar="ADAPTER_DIR",
+                   help="the PEFT adapter directory (with --format gguf: the .gguf file to write)")
+    p.add_argument("--format", default="peft", choices=("peft", "gguf", "both"),
+                   help="peft: a PEFT directory; gguf: a GGUF LoRA file for llama.cpp (f16); both: the PEFT "
+                   "directory with its GGUF beside the safetensors (OUT/adapter_model.gguf)")
     p.add_argument("--base-model", default=None,
                    help="check the generator was built for this base model (default alias, HF id or dir)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="which N prompts are sampled when the file has more")
@@ -47,7 +51,12 @@ def _run(args) -> int:
     if not args.prompts and not (args.description or "").strip():
         raise DndError("give --prompts FILE, --description TEXT, or both")
     items = load_task_file(args.prompts) if args.prompts else []
-    check_output(args.out, "--out", "adapter", replaces=True)  # before any work; never over another artifact
+    if args.format == "gguf":
+        from dnd.artifacts import check_output_file
+
+        check_output_file(args.out, "--out")
+    else:
+        check_output(args.out, "--out", "adapter", replaces=True)  # before any work; never over another artifact
     gen = Generator.from_pretrained(args.generator, device=args.device)  # None: the shipped generator
     gen_dir = resolve(args.generator)
     if args.base_model:
@@ -75,7 +84,12 @@ def _run(args) -> int:
     info = {"generator": str(gen_dir), "prompts_file": args.prompts, "n_prompts_given": len(items), "seed": args.seed}
     if args.description:
         info["description"] = args.description
-    gen.save_adapter(state, args.out, info=info)
+    if args.format == "peft":
+        gen.save_adapter(state, args.out, info=info)
+    else:
+        from dnd.llamacpp.export import save_formats
+
+        save_formats(gen, state, args.out, info, args.format)
     t3 = time.perf_counter()
     source = f"{len(items)} prompts" + (" and a description" if args.description else "") if items else "a description"
     print(f"adapter written to {args.out} from {source} in {t3 - t1:.2f} s "

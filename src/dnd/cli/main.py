@@ -17,7 +17,8 @@ from dnd.cli.args import OneLineParser
 from dnd.errors import DndError
 
 # Subcommand modules, in the order of the pipeline.
-COMMANDS = ["tasks", "zoo", "train", "generate", "eval", "reproduce", "benchmark", "diagnose", "demo", "serve"]
+COMMANDS = ["tasks", "zoo", "train", "generate", "export_gguf", "eval", "reproduce", "benchmark", "diagnose", "demo",
+            "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

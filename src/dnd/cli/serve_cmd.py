@@ -7,6 +7,8 @@ import argparse
 from dnd.cli.args import nonneg_float, positive_float, positive_int
 from dnd.errors import DndError
 
+DEFAULT_ENGINE = "llamacpp"  # the faster here (benchmarks/bench_serve.py, README "Serving")
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -25,6 +27,19 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, metavar="DIR",
                    help="where adapters and the task index live (default: DND_CACHE/serve, i.e. ~/.cache/dnd/serve)")
     p.add_argument("--device", default="cpu")
+    e = p.add_argument_group("engine")
+    e.add_argument("--engine", default=DEFAULT_ENGINE, choices=("llamacpp", "transformers"),
+                   help="llamacpp: llama.cpp on the packaged GGUF base model, each adapter as a GGUF LoRA "
+                   "(converted once, kept beside its PEFT directory); transformers: PEFT on the fp32 model")
+    e.add_argument("--max-batch", type=positive_int, default=8,
+                   help="transformers: requests decoded together in one batch (1: one at a time)")
+    e.add_argument("--llama-workers", type=positive_int, default=2, help="llamacpp: requests decoded at once")
+    e.add_argument("--llama-threads", type=positive_int, default=1, help="llamacpp: threads per request")
+    e.add_argument("--llama-weights", default="f16", choices=("f16", "q8_0", "q4_1"),
+                   help="llamacpp: the packaged Q4_1 weights stored as f16 (made once, cached; prompts "
+                   "evaluate faster) or used as packaged")
+    e.add_argument("--resident-adapters", type=positive_int, default=8,
+                   help="llamacpp: GGUF LoRAs kept loaded per worker (least recently used out)")
     g = p.add_argument_group("limits")
     g.add_argument("--max-body-bytes", type=positive_int, default=4 * 1024 * 1024, help="request body (uploads included)")
     g.add_argument("--max-prompts", type=positive_int, default=2048, help="prompts in one adapter request")
@@ -57,7 +72,9 @@ def settings_from_args(args):
     )
     return ServeSettings(generator=str(resolve(args.generator)), data=args.data or str(cache_dir() / "serve"),
                          host=args.host, port=args.port, device=args.device, far_threshold=args.far_threshold,
-                         limits=limits)
+                         limits=limits, engine=args.engine, max_batch=args.max_batch,
+                         llama_workers=args.llama_workers, llama_threads=args.llama_threads,
+                         resident_adapters=args.resident_adapters, llama_weights=args.llama_weights)
 
 
 def run(args) -> int:
@@ -76,7 +93,7 @@ def run(args) -> int:
         svc = Services(settings)
         app = create_app(svc)
     n = len(svc.store.list())
-    print(f"dnd serve: base model {svc.base_name}, generator {settings.generator} "
+    print(f"dnd serve: engine {settings.engine}, base model {svc.base_name}, generator {settings.generator} "
           f"(tasks: {', '.join(svc.index.tasks) or 'none'}), {n} adapters in {settings.data}; "
           f"loaded in {time.perf_counter() - t0:.1f} s", flush=True)
     if settings.host not in ("127.0.0.1", "localhost", "::1"):

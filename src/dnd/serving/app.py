@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dnd import __version__
 from dnd.errors import DndError
 from dnd.serving import adapters_api, classify_api, openai_api
-from dnd.serving.chat import ChatEngine
+from dnd.serving.engines import make_engine
 from dnd.serving.config import ServeSettings
 from dnd.serving.errors import ApiError, error_body
 from dnd.serving.nearest import SHIPPED as SHIPPED_INDEX
@@ -54,8 +54,7 @@ class Services:
         self.store = AdapterStore(settings.data, want, settings.state_cache)
         self.index = TaskIndex(self.generator, settings.data, self.generator_fp, settings.task_index_prompts,
                                settings.note_max_tokens, shipped=Path(settings.generator) / SHIPPED_INDEX)
-        self.engine = ChatEngine(self.base_name, self.generator.lora, self.store, settings.device,
-                                 settings.limits.max_queue)
+        self.engine = make_engine(settings, self.base_name, self.generator.lora, self.store)
         self.priors = classify_api.PriorCache()  # label priors of /v1/classify's calibration
         self.gen_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dnd-generator")
         self.started = time.time()
@@ -66,6 +65,7 @@ class Services:
             "generator_tasks": self.generator.saved.get("tasks", []), "note_tasks": self.index.tasks,
             "n_prompts": self.generator.config.condition.n_prompts, "far_threshold": self.settings.far_threshold,
             "limits": self.settings.limits.to_json(), "adapters": len(self.store.list()),
+            "engine": self.settings.engine,
         }
 
     def close(self) -> None:

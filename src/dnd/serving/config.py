@@ -42,6 +42,12 @@ class ServeSettings:
     note_max_tokens: int = 128  # word pieces of each prompt the note's embeddings read
     note_prompts: int = 32  # dropped prompts embedded for the note (a seeded sample)
     state_cache: int = 8  # adapters kept in memory (LRU)
+    engine: str = "transformers"  # "transformers" or "llamacpp" (dnd.serving.engines); the CLI's default differs
+    max_batch: int = 8  # transformers: requests decoded together in one batch (1: one at a time)
+    llama_workers: int = 2  # llamacpp: contexts decoding at once
+    llama_threads: int = 1  # llamacpp: threads per context
+    resident_adapters: int = 8  # llamacpp: GGUF LoRAs loaded per context (LRU)
+    llama_weights: str = "f16"  # llamacpp: the packaged GGUF's weights as "f16" (faster prompts) or "q4_1"
     limits: ServeLimits = field(default_factory=ServeLimits)
 
     def to_json(self) -> dict:
