@@ -24,7 +24,8 @@ class LiveServer:
         from dnd.serving.config import ServeLimits, ServeSettings
 
         settings = ServeSettings(generator=str(generator), data=str(data_dir), task_index_prompts=16,
-                                 limits=ServeLimits(**{**SMALL_LIMITS, **limits}), **(settings or {}))
+                                 limits=ServeLimits(**{**SMALL_LIMITS, **limits}),
+                                 **{"max_batch": 4, **(settings or {})})  # the serving tests run the batching engine
         self.svc = Services(settings)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

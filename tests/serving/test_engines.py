@@ -122,3 +122,13 @@ def test_transformers_batches_mixed_adapters(shipped, tmp_path):
         assert streamed == alone[0]
     finally:
         s.stop()
+
+
+def test_llamacpp_needs_a_gguf_base(tiny_generator, tmp_path):
+    """A generator of a base model that has no GGUF (here a tiny random Llama): one line naming the flag."""
+    from dnd.errors import DndError
+    from dnd.serving.app import Services
+    from dnd.serving.config import ServeSettings
+
+    with pytest.raises(DndError, match=r"^--engine llamacpp: base model .* needs it as a GGUF file"):
+        Services(ServeSettings(generator=str(tiny_generator), data=str(tmp_path), engine="llamacpp"))

@@ -31,8 +31,9 @@ def register(sub) -> None:
     e.add_argument("--engine", default=DEFAULT_ENGINE, choices=("llamacpp", "transformers"),
                    help="llamacpp: llama.cpp on the packaged GGUF base model, each adapter as a GGUF LoRA "
                    "(converted once, kept beside its PEFT directory); transformers: PEFT on the fp32 model")
-    e.add_argument("--max-batch", type=positive_int, default=8,
-                   help="transformers: requests decoded together in one batch (1: one at a time)")
+    e.add_argument("--max-batch", type=positive_int, default=1,
+                   help="transformers: greedy requests decoded together in one batch, any mix of adapters "
+                   "(1: one at a time; batching was slower on the serve benchmark here, docs/benchmarks.md)")
     e.add_argument("--llama-workers", type=positive_int, default=2, help="llamacpp: requests decoded at once")
     e.add_argument("--llama-threads", type=positive_int, default=1, help="llamacpp: threads per request")
     e.add_argument("--llama-weights", default="f16", choices=("f16", "q8_0", "q4_1"),

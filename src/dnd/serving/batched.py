@@ -4,7 +4,8 @@ decoded in one `generate` call, each row with its own adapter (PEFT's `adapter_n
 The PEFT wrapper holds `max_batch` named LoRA slots beside its "default" adapter (which
 /v1/classify's `call` keeps using); each slot holds one tenant's weights, least recently
 used slots are refilled first. One worker thread runs everything, in arrival order: a batch
-of up to `max_batch` greedy generations, or one `call`, or one sampled generation (a
+of up to `max_batch` greedy generations (the oldest waiting request and those whose prompt
+lengths are closest to its), or one `call`, or one sampled generation (a
 seeded request is decoded alone, as in dnd.serving.chat). Rows are left-padded (the
 attention mask gives each row its own positions) and stop on their own: stop token, their
 `max_tokens`, stop strings, deadline or a cancelled stream end a row, and the row's tokens
@@ -29,7 +30,7 @@ from dnd.serving.errors import ApiError
 BASE_ROW = "__base__"  # PEFT's adapter_names entry for a row without adapter
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (queue removal)
 class _Request:
     adapter: str | None
     ids: list[int]
@@ -132,13 +133,12 @@ class BatchedEngine(ChatEngine):
             head = self._queue.popleft()
             if not isinstance(head, _Request) or head.params.temperature > 0:
                 return [head]
-            batch = [head]
-            for item in list(self._queue):
-                if len(batch) >= self.max_batch:
-                    break
-                if isinstance(item, _Request) and item.params.temperature == 0:
-                    self._queue.remove(item)
-                    batch.append(item)
+            # the waiting greedy requests closest to the head's prompt length (less padding)
+            greedy = [it for it in self._queue if isinstance(it, _Request) and it.params.temperature == 0]
+            greedy.sort(key=lambda it: abs(len(it.ids) - len(head.ids)))  # stable: arrival order among equals
+            batch = [head, *greedy[: self.max_batch - 1]]
+            for item in batch[1:]:
+                self._queue.remove(item)
             return batch
 
     def _loop(self) -> None:

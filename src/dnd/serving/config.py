@@ -43,7 +43,7 @@ class ServeSettings:
     note_prompts: int = 32  # dropped prompts embedded for the note (a seeded sample)
     state_cache: int = 8  # adapters kept in memory (LRU)
     engine: str = "transformers"  # "transformers" or "llamacpp" (dnd.serving.engines); the CLI's default differs
-    max_batch: int = 8  # transformers: requests decoded together in one batch (1: one at a time)
+    max_batch: int = 1  # transformers: greedy requests decoded together in one batch (1: one at a time)
     llama_workers: int = 2  # llamacpp: contexts decoding at once
     llama_threads: int = 1  # llamacpp: threads per context
     resident_adapters: int = 8  # llamacpp: GGUF LoRAs loaded per context (LRU)

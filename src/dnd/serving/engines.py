@@ -22,8 +22,13 @@ def make_engine(settings, base_name: str, lora, store):
     """The chat engine `settings` ask for, over `store`'s adapters of `base_name`."""
     limits = settings.limits
     if settings.engine == "llamacpp":
+        from dnd.llamacpp.runtime import base_gguf
         from dnd.serving.llamacpp_engine import LlamaCppEngine
 
+        try:
+            base_gguf(base_name)
+        except DndError as e:
+            raise DndError(f"--engine llamacpp: {e}") from None
         return LlamaCppEngine(base_name, lora, store, settings.device, limits.max_queue,
                               workers=settings.llama_workers, threads=settings.llama_threads,
                               resident=settings.resident_adapters,
