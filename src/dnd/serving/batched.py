@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from dnd.serving.chat import ChatEngine, Completion, GenParams, stop_cut
+from dnd.serving.chat import ChatEngine, GenParams, finish_completion, stop_cut
 from dnd.serving.errors import ApiError
 
 BASE_ROW = "__base__"  # PEFT's adapter_names entry for a row without adapter
@@ -238,12 +238,7 @@ class BatchedEngine(ChatEngine):
         for i, r in enumerate(reqs):
             gen = new[i][: r.n_done if r.n_done is not None else r.params.max_new_tokens]
             finish = "stop" if gen and gen[-1] in self.stop_ids else "length"
-            text = tok.decode(gen, skip_special_tokens=True)
-            cut = stop_cut(text, r.params.stop)
-            if cut is not None:
-                text, finish = text[:cut], "stop"
-            r.future.set_result(Completion(text=text, prompt_tokens=len(r.ids), completion_tokens=len(gen),
-                                           finish_reason=finish))
+            r.future.set_result(finish_completion(tok, gen, len(r.ids), finish, r.params.stop))
 
     def shutdown(self) -> None:
         with self._wake:

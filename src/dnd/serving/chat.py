@@ -52,6 +52,17 @@ def stop_cut(text: str, stops: tuple[str, ...]) -> int | None:
     return min(found)[1] if found else None
 
 
+def finish_completion(tokenizer, out: list[int], prompt_tokens: int, finish: str,
+                      stop: tuple[str, ...]) -> Completion:
+    """Decode the generated tokens `out` and cut them at the first stop string (which makes
+    the finish "stop"): the last step of every engine."""
+    text = tokenizer.decode(out, skip_special_tokens=True)
+    cut = stop_cut(text, stop)
+    if cut is not None:
+        text, finish = text[:cut], "stop"
+    return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(out), finish_reason=finish)
+
+
 class _Cancelled(StoppingCriteria):
     """Stops generation when the client has gone away."""
 
@@ -167,11 +178,7 @@ class ChatEngine:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         out = self.model.generate(**kwargs)[0, len(input_ids):].tolist()
         finish = "stop" if out and out[-1] in self.stop_ids else "length"
-        text = tok.decode(out, skip_special_tokens=True)
-        cut = stop_cut(text, params.stop)
-        if cut is not None:
-            text, finish = text[:cut], "stop"
-        return Completion(text=text, prompt_tokens=len(input_ids), completion_tokens=len(out), finish_reason=finish)
+        return finish_completion(tok, out, len(input_ids), finish, params.stop)
 
     def shutdown(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from dnd.serving.chat import ChatEngine, Completion, GenParams, stop_cut
+from dnd.serving.chat import ChatEngine, Completion, GenParams, finish_completion, stop_cut
 from dnd.serving.errors import ApiError
 
 
@@ -167,11 +167,7 @@ class LlamaCppEngine(ChatEngine):
                 break
             if len(out) >= params.max_new_tokens or cancel.is_set() or time.monotonic() >= deadline:
                 break
-        text = self.tokenizer.decode(out, skip_special_tokens=True)
-        cut = stop_cut(text, params.stop)
-        if cut is not None:
-            text, finish = text[:cut], "stop"
-        return Completion(text=text, prompt_tokens=len(input_ids), completion_tokens=len(out), finish_reason=finish)
+        return finish_completion(self.tokenizer, out, len(input_ids), finish, params.stop)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
