@@ -31,7 +31,7 @@ def register(sub) -> None:
                    help="check the generator was built for this base model (default alias, HF id or dir)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="which N prompts are sampled when the file has more")
     p.add_argument("--device", default="cpu")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, fast_exit=True)  # see dnd.cli.main.main
 
 
 def run(args) -> int:

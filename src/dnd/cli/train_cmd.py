@@ -72,6 +72,9 @@ def register(sub) -> None:
                    help="shared: one compact head for every layer and module (residual, reads descriptions); "
                         "basis / conv: token outputs (--n-basis)")
     g.add_argument("--head-width", type=positive_int, default=64, help="shared head: hidden width = shared bases per module type")
+    g.add_argument("--top-layers", type=nonneg_int, default=0,
+                   help="shared head: a delta on the top N layers only, the layers below cached in the "
+                        "functional loss (several times cheaper steps; docs/generator.md); 0: every layer")
     g.add_argument("--reference", default="auto", metavar="ADAPTER_DIR|zoo-mean|none",
                    help="shared head: the adapter the generated LoRA is a residual over (auto: zoo-mean with "
                         "--zoo, none without)")
@@ -124,7 +127,8 @@ def config_from_args(args):
                                   encoder_max_tokens=args.encoder_max_tokens)
     head, reference = None, "none"
     if head_kind == "shared":
-        head = HeadSettings(width=getattr(args, "head_width", 64), description=not getattr(args, "no_descriptions", False))
+        head = HeadSettings(width=getattr(args, "head_width", 64), description=not getattr(args, "no_descriptions", False),
+                            top_layers=getattr(args, "top_layers", 0))
         reference = getattr(args, "reference", "auto")
         if reference == "auto":
             reference = "zoo-mean" if getattr(args, "zoo", None) else "none"

@@ -24,13 +24,14 @@ from dnd.generator.descriptions import encode_descriptions, task_descriptions
 from dnd.generator.head_api import SharedHead, TokenHead
 from dnd.generator.heads import SharedLoraHead, lora_sites
 from dnd.generator.model_condition import ModelReader, aggregate, feature_dim, label_set, resolve_layers
+from dnd.generator.objectives.cached_lower import CachedLowerLoss
 from dnd.generator.objectives.functional import Functional, FunctionalLoss
 from dnd.generator.objectives.reconstruction import DeltaReconstruction, TokenReconstruction
 from dnd.generator.sampler import TaskSampler
 from dnd.generator.tokenizer import LoraLayout
 from dnd.tasks.registry import load_pools
 from dnd.zoo import manifest as zm
-from dnd.lora.combine import combined_settings
+from dnd.lora.combine import combined_settings, concat_ranks
 from dnd.lora.settings import LoraSettings, scale
 
 
@@ -114,6 +115,17 @@ def _model_pools(config: C.GeneratorConfig, items_of: dict, model, tok, identity
     return pools, feature_dim(model.config.hidden_size, layers), 2 * len(layers) + 1
 
 
+def _cached_lower_loss(config, layout, reference, delta_lora, written_lora, model, tok, identity) -> CachedLowerLoss:
+    """The functional loss over the top layers only: the layers below carry the written
+    adapter's lower part, the reference with a zero delta (the head writes zeros there)."""
+    s = config.train
+    lower = {k: torch.zeros(shape) for k, shape in zip(layout.keys, layout.shapes)}
+    if reference is not None:
+        lower = concat_ranks(reference[0], reference[1], lower, delta_lora)
+    return CachedLowerLoss(model, tok, written_lora, config.head.top_layers, lower, s.device, s.max_length,
+                           s.precision, identity)
+
+
 def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | None, manifest: dict | None,
                    model=None, tok=None, delta_lora: LoraSettings | None = None, model_identity: str = "") -> Training:
     """The parts of a run over `tasks`. model / tok: the base model (needed by the
@@ -160,7 +172,8 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
         net = SharedLoraHead(encoder.cond_shape(), layout.keys, layout.shapes, config.decoder.hidden_channels,
                              config.decoder.kernel, config.decoder.layer_kernel, width=h.width,
                              embed_dim=h.embed_dim, cond_dim=h.cond_dim, desc_dim=encoder.dim if reads_desc else 0,
-                             b_scale=h.b_scale, model_dim=model_dim, model_blocks=model_blocks)
+                             b_scale=h.b_scale, model_dim=model_dim, model_blocks=model_blocks,
+                             top_layers=h.top_layers)
         head = SharedHead(net, reads_desc, reference and (reference[0], reference[1], delta_lora),
                           reads_minilm=config.condition.reads_minilm)
         if use_rec:
@@ -183,8 +196,11 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
         del all_tokens
     net.to(s.device)
     functional, examples = None, None
-    if use_func:
+    if use_func and shared and config.head.top_layers:
+        functional = _cached_lower_loss(config, layout, reference, delta_lora, written_lora, model, tok, model_identity)
+    elif use_func:
         functional = FunctionalLoss(model, tok, written_lora, s.device, s.max_length, s.precision)
+    if use_func:
         examples = {t: functional.encode(items_of[t]) for t in tasks}
         objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
 

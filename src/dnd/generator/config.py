@@ -39,6 +39,12 @@ class HeadSettings:
     cond_dim: int = 128
     description: bool = True  # also reads a task description (sentence embedding)
     b_scale: float = 1e-3  # lora_B = b_scale * output map (heads.py: the size of a trained lora_B)
+    top_layers: int = 0  # > 0: a delta on the top N layers only (objectives/cached_lower.py); 0: all
+
+    NEW = ("top_layers",)
+
+    def to_json(self) -> dict:
+        return _drop_defaults(asdict(self), HeadSettings, self.NEW)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,8 @@ class GeneratorConfig:
         d["condition"] = self.condition.to_json()
         d["decoder"]["hidden_channels"] = list(self.decoder.hidden_channels)
         d["train"] = self.train.to_json()
+        if self.head is not None:
+            d["head"] = self.head.to_json()
         return _drop_defaults(d, GeneratorConfig, ("head", "reference"))
 
     @classmethod

@@ -92,7 +92,8 @@ class Generator:
                                      config.decoder.layer_kernel, width=config.head.width,
                                      embed_dim=config.head.embed_dim, cond_dim=config.head.cond_dim,
                                      desc_dim=saved.get("desc_dim", 0), b_scale=config.head.b_scale,
-                                     model_dim=saved.get("model_dim", 0), model_blocks=saved.get("model_blocks", 1))
+                                     model_dim=saved.get("model_dim", 0), model_blocks=saved.get("model_blocks", 1),
+                                     top_layers=config.head.top_layers)
         else:
             decoder = HyperConvDecoder(tuple(saved["cond_shape"]), tuple(saved["token_shape"]),
                                        config.decoder.hidden_channels, config.decoder.kernel,

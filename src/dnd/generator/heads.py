@@ -82,13 +82,14 @@ class SharedLoraHead(nn.Module):
     forward(cond, desc, has_prompts, has_desc, model_cond) -> {PEFT key: (B, *shape)}.
     cond: (B, N, H, W) prompt features or None; desc: (B, D) or None; has_*: (B,) 0/1;
     model_cond: (B, M) the base model's reading of the prompts (model_condition.py) or None.
+    top_layers: > 0, a delta on the top `top_layers` layers only (zeros below).
     """
 
     def __init__(self, cond_shape: tuple[int, int, int], keys: tuple[str, ...],
                  shapes: tuple[tuple[int, int], ...], hidden_channels: tuple[int, ...] = (64, 64),
                  kernel: int = 3, layer_kernel: int = 3, width: int = 64, embed_dim: int = 32,
                  cond_dim: int = 128, desc_dim: int = 0, b_scale: float = 1e-3, model_dim: int = 0,
-                 model_blocks: int = 1):
+                 model_blocks: int = 1, top_layers: int = 0):
         super().__init__()
         c0, h0, w0 = cond_shape
         hidden = tuple(hidden_channels)
@@ -111,6 +112,9 @@ class SharedLoraHead(nn.Module):
         self.sites, geometry = lora_sites(keys, shapes)
         self.modules_ = sorted(geometry)
         n_layers = max(s.layer for s in self.sites) + 1
+        # top_layers > 0: only the sites of the top `top_layers` layers get a delta; the
+        # others are exact zeros (their adapter is the reference's: objectives/cached_lower.py)
+        self.first_layer = n_layers - top_layers if top_layers else 0
         self.layer_emb = nn.Parameter(torch.randn(n_layers, embed_dim) * 0.1)
         self.module_emb = nn.Parameter(torch.randn(len(self.modules_), embed_dim) * 0.1)
         self.register_buffer("site_layer", torch.tensor([s.layer for s in self.sites]), persistent=False)
@@ -135,7 +139,8 @@ class SharedLoraHead(nn.Module):
             nn.init.zeros_(b.bias)
             self.out_a[str(i)], self.out_b[str(i)] = a, b
         # sites of each module type, in layer order: (module index, positions in self.sites)
-        self._groups = [(i, [j for j, s in enumerate(self.sites) if s.module == m]) for i, m in enumerate(self.modules_)]
+        self._groups = [(i, [j for j, s in enumerate(self.sites) if s.module == m and s.layer >= self.first_layer])
+                        for i, m in enumerate(self.modules_)]
 
     def model_part(self, model_cond: torch.Tensor) -> torch.Tensor:
         """(B, M) aggregated base-model reading -> (B, Z)."""
@@ -193,6 +198,9 @@ class SharedLoraHead(nn.Module):
             for j, site_pos in enumerate(idx):
                 site = self.sites[site_pos]
                 out[site.key_a], out[site.key_b] = a[:, j], b[:, j]
+        for site in (s for s in self.sites if s.layer < self.first_layer):  # below the adapted layers: no delta
+            r, n_in, n_out = self.geometry[site.module]
+            out[site.key_a], out[site.key_b] = h.new_zeros(batch, r, n_in), h.new_zeros(batch, n_out, r)
         return out
 
 

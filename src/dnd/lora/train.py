@@ -90,13 +90,27 @@ def autocast(device: str):
     return contextlib.nullcontext()
 
 
-def answer_only_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def _contiguous_input(module, args):
+    return (args[0].contiguous(), *args[1:])
+
+
+def answer_only_loss(model, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
     """Mean next-token loss over the answer tokens of a LEFT-padded batch, running the LM
-    head only on the positions that predict them (the same value as the model's own loss)."""
+    head only on the positions that predict them (the same value as the model's own loss).
+    `inputs_embeds` (B, W, D): the model's input states instead of batch["input_ids"]."""
     labels = batch["labels"]  # (B, W); answers are the last tokens of every row
     answer_len = int((labels != IGNORE).sum(-1).max())
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                position_ids=batch["position_ids"], logits_to_keep=answer_len + 1)
+    inputs = {"input_ids": batch["input_ids"]} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}
+    # The model slices the kept positions out of its hidden states; on a strided (B, A, D)
+    # slice the LM head's matmul falls back to a batched one that copies the (V, D) weight
+    # per row, forward and backward: 3x the time of a whole bf16 step of the functional
+    # objective on the CPU (benchmarks/bench_functional_step.py). A contiguous input avoids it.
+    hook = model.get_output_embeddings().register_forward_pre_hook(_contiguous_input)
+    try:
+        out = model(**inputs, attention_mask=batch["attention_mask"],
+                    position_ids=batch["position_ids"], logits_to_keep=answer_len + 1)
+    finally:
+        hook.remove()
     logits = out.logits[:, :-1].float()  # (B, A, V): position W-A-1+t predicts token W-A+t
     targets = labels[:, -answer_len:]  # (B, A)
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Issue 21's task-loss generator at scale on the 2-core CPU: >= 2000 functional steps of
+# 8 conditions x 2 labeled items over all 168 `wide` tasks, condition "both" (MiniLM + the
+# base model's reading of the prompts), residual over the shipped reference (the
+# multi-task LoRA), a delta on the top 8 of 30 layers with the layers below cached
+# (objectives/cached_lower.py; what each trick buys: benchmarks/bench_functional_step.py).
+# Resumable: rerun the same command after a kill (state in OUT, every 100 steps).
+#   bash scripts/train_cpu_generator.sh [OUT]          (default runs/cpu/top8-both)
+# Env: STEPS (2000), TOP (8), TASKS (wide), CONDITION (both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/cpu/top8-both}
+ZOO=${ZOO:-runs/zoo-shipped-ref}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TOKENIZERS_PARALLELISM=false
+PY=${PY:-.venv/bin/python}
+[ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
+.venv/bin/dnd train --objective functional --tasks "${TASKS:-wide}" --head shared --no-descriptions \
+  --reference "$ZOO/_multitask/wide/adapter" --condition "${CONDITION:-both}" --n-prompts 16 --model-prompts 8 \
+  --top-layers "${TOP:-8}" --max-pool 32 --encoder-max-tokens 128 --max-length 128 --batch-size 8 \
+  --items-per-task 2 --precision bf16 --steps "${STEPS:-2000}" --seed 0 --out "$OUT"
