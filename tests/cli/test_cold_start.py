@@ -58,3 +58,20 @@ def test_generate_imports_only_torch_and_writes_the_sentence_transformers_adapte
     for n in range(2):
         written = load_file(tmp_path / f"a{n}" / "adapter_model.safetensors")
         assert written.keys() == want.keys() and all(torch.equal(written[k], want[k]) for k in want)
+
+
+def test_generate_as_a_process_exits_fast_keeping_its_files_and_messages(tmp_path):
+    """`dnd generate` run as a process skips the interpreter's teardown (os._exit): its
+    adapter is whole, its report line and its errors still reach the pipes, codes intact."""
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(f"Is review {i} positive?" for i in range(8)))
+    env = {**os.environ, "DND_CACHE": str(tmp_path / "cache"), "DND_PRETRAINED": ""}
+    cmd = [sys.executable, "-m", "dnd.cli", "generate", "--prompts"]
+    r = subprocess.run([*cmd, str(prompts), "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "adapter written to" in r.stdout.splitlines()[-1]
+    assert load_file(tmp_path / "a" / "adapter_model.safetensors")
+    assert json.loads((tmp_path / "a" / "dnd_generation.json").read_text())["adapter_sha256"]
+    r = subprocess.run([*cmd, str(tmp_path / "missing.txt"), "--out", str(tmp_path / "b")], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 2 and r.stderr.startswith("dnd: error:") and "missing.txt" in r.stderr
