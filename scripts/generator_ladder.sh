@@ -18,6 +18,10 @@
 # shipped generator's multi-task LoRA alone, built when missing); methods as in
 # scripts/unseen_benchmark.sh. RUNGS=diversity,recovery,near,far picks rungs (the summary
 # always runs). LIMIT items a task (100), bf16 scoring, JOBS one-thread processes (2).
+# SEED=results: the committed benchmark's pieces (results/work/SUITE/cache: base, calibrated
+# base and multi-task rows of the same items, zoo and precision) are copied in first (never
+# over a piece already there), so only the candidate's methods are scored. Only with the
+# default BENCH_ZOO, which made them.
 set -euo pipefail
 GEN=${1:?usage: generator_ladder.sh GEN_DIR NAME [ZOO]}
 NAME=${2:?usage: generator_ladder.sh GEN_DIR NAME [ZOO]}
@@ -60,6 +64,12 @@ methods = ['base'] + (['multitask'] if 'wide' in m.get('multitask', {}) else [])
 print(','.join(methods + (['nearest', 'average', 'training_loras'] if m['tasks'] else [])))")
 fi
 BENCH_OUT=$OUT/$NAME
+SEED=${SEED:-}
+seed() {  # seed SUITE: the committed pieces of SUITE, where there are some
+  if [ -n "$SEED" ] && [ -d "$SEED/work/$1/cache" ]; then
+    mkdir -p "$BENCH_OUT/work/$1/cache" && cp -rn "$SEED/work/$1/cache/." "$BENCH_OUT/work/$1/cache/"
+  fi
+}
 run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes sharing the suite's tasks, then the report
   local suite=$1 max=$2; shift 2
   local common=(--suite "$suite" --max-tasks "$max" --zoo "$BENCH_ZOO" --out "$BENCH_OUT" --limit "$LIMIT"
@@ -77,6 +87,7 @@ run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes sharing the suite's
   $DND benchmark "${common[@]}"  # every task cached by now: the report, with the whole command
 }
 if has near; then
+  seed wide_val
   run wide_val "$NEAR_TASKS" --calibration batch
 fi
 if has far; then
@@ -85,6 +96,7 @@ if has far; then
 import json
 m = json.load(open('$BENCH_OUT/wide_val.json'))['summary']['mean']
 print('domain' if m.get('calibrated_domain', 0) > m.get('calibrated', 0) else 'batch')")
+  seed unseen
   run unseen "$FAR_TASKS" --calibration "$RULE"
 fi
 $DND diagnose summary "${D[@]}"
