@@ -99,3 +99,25 @@ def atomic_dir(final: str | os.PathLike, build: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def memo_tensor(path: str | os.PathLike, name: str, compute: Callable[[], Any],
+                accept: Callable[[Any], bool] = lambda value: True) -> Any:
+    """`compute()` (a tensor), memoized in the safetensors file `path` under `name`.
+
+    A cache file that cannot be read, or whose tensor `accept` rejects (from an older version,
+    or damaged), is no error: the tensor is recomputed and the file replaced (atomically).
+    """
+    path = Path(path)
+    if path.exists():
+        from safetensors.torch import load_file
+
+        try:
+            value = load_file(path)[name]
+            if accept(value):
+                return value
+        except Exception:  # a damaged cache file is recomputed
+            pass
+    value = compute()
+    save_safetensors(path, {name: value})
+    return value

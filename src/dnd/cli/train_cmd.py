@@ -64,6 +64,10 @@ def register(sub) -> None:
                    help="train-pool prompts per task that conditions are sampled from (each is encoded once)")
     g.add_argument("--items-per-task", type=positive_int, default=4,
                    help="labeled train-pool items per condition for the functional loss")
+    g.add_argument("--item-pool", type=nonneg_int, default=0,
+                   help="labeled items per task kept apart from the condition prompts: the train pool after "
+                        "the first --max-pool prompts and the learning curve's held-out items "
+                        "(0: drawn from the condition pool, disjoint from each condition's prompts)")
     g.add_argument("--max-length", type=positive_int, default=256,
                    help="tokens per labeled item in the functional loss (and per prompt the base model reads)")
     g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -115,6 +119,7 @@ def config_from_args(args):
                              hybrid_weight=getattr(args, "hybrid_weight", 1.0),
                              items_per_task=getattr(args, "items_per_task", 4),
                              max_pool=getattr(args, "max_pool", 512),
+                             item_pool=getattr(args, "item_pool", 0),
                              max_length=getattr(args, "max_length", 256),
                              precision=getattr(args, "precision", "fp32"))
     try:

@@ -11,8 +11,9 @@ trained on by the zoo, the multi-task LoRA or the generator), by log-likelihood:
     multitask_lora  the zoo's multi-task LoRA, where the zoo has one
     dnd:NAME        the generator conditioned on N fresh train-pool prompts: drawn (a seed
                     other than training's) from the prompts after the first `max_pool` of the
-                    train pool, which training never read, where at least N are there; else
-                    from the whole train pool (the row says which)
+                    train pool (and after the labeled items of a separate `item_pool`), which
+                    training never read, where at least N are there; else from the whole
+                    train pool (the row says which)
     shuffled        control: the generator's adapter for the next picked task (its prompts)
 
     recovery = mean over tasks (DnD - base) / mean over tasks (own LoRA - base)   (target >= 70%)
@@ -36,6 +37,7 @@ from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.errors import DndError
 from dnd.fileio import portable_path
 from dnd.evaluation.ladder_report import RECOVERY_TARGET, candidate_dir, generator_identity, write_diagnostic
+from dnd.generator.curve import HELD_OUT_ITEMS
 from dnd.generator.model_condition import label_set
 
 METHODS = ("base", "full_shot", "multitask_lora", "dnd", "shuffled")  # dnd: reported as dnd:NAME
@@ -166,7 +168,8 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
         raise DndError(f"--zoo {zoo}: holds no LoRA of the generator's {len(gen.saved['tasks'])} training tasks")
     mt_name, mt_entry = _multitask_entry(manifest, s.multitask, zoo)
     seed = gen.config.train.seed + 1 if s.seed is None else s.seed
-    n, max_pool = gen.config.condition.n_prompts, gen.config.train.max_pool
+    n, t = gen.config.condition.n_prompts, gen.config.train
+    read = t.max_pool + (HELD_OUT_ITEMS + t.item_pool if t.item_pool else 0)  # train-pool items training read
     work = Path(s.out) / "work" / "recovery"
     runner = Runner(manifest["base_model"]["name"], s.device, s.precision)
     scorer = Scorer(Cache(work), runner, "loglik", s.batch_size, max_length=1024)  # dnd benchmark's prompt budget
@@ -197,12 +200,12 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
             items = load_pools(task)[0]
             pool = [it.prompt for it in items]
             kw = {"choices": label_set(items)} if gen.reads_model else {}  # a model condition reads the answer set
-            fresh = len(pool) - max_pool >= n
+            fresh = len(pool) - read >= n
             path = work / "adapters" / identity["fingerprint"] / f"seed{seed}" / task
             if not (path / ADAPTER_WEIGHTS).exists():
-                gen.save_adapter(gen.generate(pool[max_pool:] if fresh else pool, seed=seed, **kw), path,
+                gen.save_adapter(gen.generate(pool[read:] if fresh else pool, seed=seed, **kw), path,
                                  info={"task": task, "seed": seed, "fresh_prompts": fresh})
-            where = f"fresh (train pool after {max_pool})" if fresh else "whole train pool (seen in training)"
+            where = f"fresh (train pool after {read})" if fresh else "whole train pool (seen in training)"
             adapters[task] = read_adapter(path), where
         return adapters[task]
 

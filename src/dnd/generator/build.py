@@ -19,6 +19,7 @@ from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.generator import config as C
 from dnd.generator import residual
 from dnd.generator.condition import ConditionEncoder
+from dnd.generator.curve import HELD_OUT_ITEMS
 from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.descriptions import encode_descriptions, task_descriptions
 from dnd.generator.head_api import SharedHead, TokenHead
@@ -102,6 +103,16 @@ def _conditions(config: C.GeneratorConfig, tasks: list[str], device: str, reads_
         if reads_desc:
             descs[task] = encode_descriptions(encoder, task_descriptions(task, prompts)).to(device)  # (n_d, D)
     return encoder, pools, items_of, (descs if reads_desc else None)
+
+
+def _labeled_items(s: C.GenTrainSettings, tasks: list[str], items_of: dict) -> dict:
+    """{task: labeled items of the functional loss}: the condition pool's own items, or with
+    `item_pool` a separate slice of the train pool after the conditions' and the learning
+    curve's items (a task whose pool has none left keeps its condition pool)."""
+    if not s.item_pool:
+        return {t: items_of[t] for t in tasks}
+    start = s.max_pool + HELD_OUT_ITEMS
+    return {t: load_pools(t)[0][start: start + s.item_pool] or items_of[t] for t in tasks}
 
 
 def _model_pools(config: C.GeneratorConfig, items_of: dict, model, tok, identity: str) -> tuple[dict, int, int]:
@@ -201,11 +212,12 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
     elif use_func:
         functional = FunctionalLoss(model, tok, written_lora, s.device, s.max_length, s.precision)
     if use_func:
-        examples = {t: functional.encode(items_of[t]) for t in tasks}
+        examples = {t: functional.encode(items) for t, items in _labeled_items(s, tasks, items_of).items()}
         objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
 
     sampler = TaskSampler(tasks, pools, config.condition.n_prompts, s.device, descs=descs, drop_prob=s.drop_prob,
                           targets=targets if use_rec else None, examples=examples, items_per_task=s.items_per_task,
+                          separate_items=bool(s.item_pool),
                           model_pools=model_pools, aggregate=aggregate, model_prompts=config.condition.model_prompts)
     meta = {"cond_shape": list(encoder.cond_shape()), "token_shape": list(token_shape), "n_basis": n_basis,
             "written_lora": written_lora}

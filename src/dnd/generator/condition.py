@@ -24,10 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from dnd.assets import DEFAULT_ENCODER, cache_dir, resolve_encoder
-from dnd.fileio import save_safetensors
+from dnd.fileio import memo_tensor
 from dnd.generator.sentence_encoder import load_encoder
 
 ENCODER_DIM = 384  # all-MiniLM-L6-v2; other encoders report their own
@@ -154,16 +153,8 @@ class ConditionEncoder:
         for p in prompts:
             h.update(hashlib.sha256(p.encode()).digest())
         path = cache_dir() / "features" / f"{h.hexdigest()[:32]}.safetensors"
-        if path.exists():
-            try:
-                feats = load_file(path)["features"]
-                if feats.shape == (len(prompts), *self.feature_shape()):
-                    return feats
-            except Exception:  # a damaged cache file is no error: it is recomputed
-                pass
-        feats = self.features(prompts)
-        save_safetensors(path, {"features": feats})
-        return feats
+        shape = (len(prompts), *self.feature_shape())
+        return memo_tensor(path, "features", lambda: self.features(prompts), lambda f: f.shape == shape)
 
     @staticmethod
     def sample(n_pool: int, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

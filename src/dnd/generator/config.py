@@ -82,11 +82,15 @@ class GenTrainSettings:
     objective: str = "reconstruction"  # see objectives.py
     hybrid_weight: float = 1.0  # weight of the functional term in "hybrid"
     items_per_task: int = 4  # labeled items per condition for the functional loss
+    # labeled items per task kept apart from the condition prompts (the train pool after the
+    # first max_pool prompts and the learning curve's held-out items); 0: drawn from the
+    # condition pool itself, disjoint from each condition's prompts
+    item_pool: int = 0
     max_length: int = 256  # tokens per labeled item
     drop_prob: float = 0.25  # P(no prompts), P(no description) per condition, when the head reads both
     precision: str = "fp32"  # base model in the functional loss: "fp32" or "bf16" (dnd.lora.train)
 
-    NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision")
+    NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision", "item_pool")
 
     def to_json(self) -> dict:
         return _drop_defaults(asdict(self), GenTrainSettings, self.NEW)

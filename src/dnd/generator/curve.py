@@ -1,7 +1,8 @@
 """The learning curve: the task loss of held-out items of training tasks, during training.
 
-Held-out items are those of each task's train pool beyond the `max_pool` items training
-draws from (so never a condition prompt nor a labeled item of a step), and never an eval
+Held-out items are the HELD_OUT_ITEMS of each task's train pool right after the `max_pool`
+items training draws conditions from (so never a condition prompt nor, with or without a
+separate `item_pool`, which starts after them, a labeled item of a step), and never an eval
 pool item. Every `every` steps (and at the last) the generator writes an adapter for each
 curve task from a fixed condition (sampler.fixed_batch) and the functional loss of the
 held-out items is taken through it, without gradients and without drawing random numbers,
@@ -14,6 +15,8 @@ import torch
 
 from dnd.tasks.registry import load_pools
 
+HELD_OUT_ITEMS = 8  # per curve task, right after its first max_pool train-pool items
+
 
 class LearningCurve:
     """tasks: the curve's tasks (training tasks with held-out items); examples: {task:
@@ -23,7 +26,7 @@ class LearningCurve:
         self.tasks, self.examples, self.functional, self.every = tasks, examples, functional, every
 
     @classmethod
-    def build(cls, tasks: list[str], functional, max_pool: int, n_tasks: int = 8, n_items: int = 8,
+    def build(cls, tasks: list[str], functional, max_pool: int, n_tasks: int = 8, n_items: int = HELD_OUT_ITEMS,
               every: int = 100) -> "LearningCurve | None":
         """The first `n_tasks` of `tasks` that have held-out items; None if none has."""
         chosen, examples = [], {}

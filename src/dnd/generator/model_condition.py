@@ -25,10 +25,9 @@ from __future__ import annotations
 import hashlib
 
 import torch
-from safetensors.torch import load_file
 
 from dnd.assets import cache_dir
-from dnd.fileio import save_safetensors
+from dnd.fileio import memo_tensor
 from dnd.lora.prompt import encode_prompt
 
 
@@ -109,13 +108,4 @@ class ModelReader:
         for p in prompts:
             h.update(hashlib.sha256(p.encode()).digest())
         path = cache_dir() / "model_features" / f"{h.hexdigest()[:32]}.safetensors"
-        if path.exists():
-            try:
-                rows = load_file(path)["rows"]
-                if rows.shape[0] == len(prompts):
-                    return rows
-            except Exception:  # a damaged cache file is no error: it is recomputed
-                pass
-        rows = self.rows(prompts, choices)
-        save_safetensors(path, {"rows": rows})
-        return rows
+        return memo_tensor(path, "rows", lambda: self.rows(prompts, choices), lambda r: r.shape[0] == len(prompts))

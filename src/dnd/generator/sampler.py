@@ -8,7 +8,8 @@ the head need them:
     model       the frozen base model's reading of the same N prompts (model_condition.py)
     target      one of the task's zoo checkpoints (reconstruction)
     examples    `items_per_task` labeled train-pool items, disjoint from the condition's
-                prompts where the pool allows (functional)
+                prompts where the pool allows, or drawn from a separate item pool per task
+                (`separate_items`) (functional)
 
 All draws come from one seeded torch.Generator (saved with the training state), in a fixed
 order per condition, so a resumed run draws what an uninterrupted one would.
@@ -50,11 +51,12 @@ class TaskSampler:
     def __init__(self, tasks: list[str], pools: dict, n_prompts: int, device: str = "cpu",
                  descs: dict | None = None, drop_prob: float = 0.0, model_pools: dict | None = None,
                  aggregate=None, targets: dict | None = None, examples: dict | None = None,
-                 items_per_task: int = 4, model_prompts: int = 8):
+                 items_per_task: int = 4, model_prompts: int = 8, separate_items: bool = False):
         self.tasks, self.pools, self.n, self.device = tasks, pools, n_prompts, device
         self.descs, self.drop_prob = descs, drop_prob
         self.model_pools, self.aggregate, self.model_prompts = model_pools, aggregate, model_prompts
         self.targets, self.examples, self.items_per_task = targets, examples, items_per_task
+        self.separate_items = separate_items  # examples[task] is its own pool, not the condition pool's items
 
     def _rand(self, n: int, rng: torch.Generator) -> int:
         return int(torch.randint(n, (1,), generator=rng))
@@ -86,9 +88,12 @@ class TaskSampler:
                 t = self.targets[task]
                 targets.append(t[k] if torch.is_tensor(t) else {key: v[k] for key, v in t.items()})
             if self.examples is not None:
-                k = self.items_per_task
-                rest = order[self.n:] if n_pool > self.n + k else order.flip(0)  # separate items if the pool allows
-                examples.append([self.examples[task][int(i)] for i in rest[:k]])
+                k, pool = self.items_per_task, self.examples[task]
+                if self.separate_items:
+                    rest = torch.randperm(len(pool), generator=rng)
+                else:  # the condition pool's other items where it has enough
+                    rest = order[self.n:] if n_pool > self.n + k else order.flip(0)
+                examples.append([pool[int(i)] for i in rest[:k]])
         batch = Batch(tasks=tasks, cond=torch.stack(conds), targets=targets, examples=examples)  # cond (B, N, H, W)
         if self.descs is not None:
             batch.desc = torch.stack(desc)  # (B, D)

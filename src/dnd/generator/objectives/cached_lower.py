@@ -31,7 +31,7 @@ import torch
 
 from dnd.assets import cache_dir
 from dnd.errors import DndError
-from dnd.fileio import save_safetensors
+from dnd.fileio import memo_tensor
 from dnd.lora.attach import attach_lora, prepare_precision
 from dnd.lora.settings import LoraSettings
 from dnd.lora.train import answer_only_loss, collate, encode_example
@@ -135,24 +135,17 @@ class CachedLowerLoss:
         return out
 
     def _cached_lower(self, examples) -> list[torch.Tensor]:
-        from safetensors.torch import load_file
-
+        """`_lower(examples)`, memoized on disk as one (sum of lengths, D) tensor."""
+        if not examples:
+            return []
         h = hashlib.sha256(self.key.encode())
         for ids, labels in examples:
             h.update(json.dumps([ids, labels]).encode())
         path = cache_dir() / "lower_states" / f"{h.hexdigest()[:32]}.safetensors"
         lengths = [len(ids) for ids, _ in examples]
-        if path.exists():
-            try:
-                flat = load_file(path)["hidden"]
-                if flat.shape[0] == sum(lengths):
-                    return list(flat.split(lengths))
-            except Exception:  # a damaged cache file is no error: it is recomputed
-                pass
-        hidden = self._lower(examples)
-        if hidden:
-            save_safetensors(path, {"hidden": torch.cat(hidden)})
-        return hidden
+        flat = memo_tensor(path, "hidden", lambda: torch.cat(self._lower(examples)),
+                           lambda f: f.shape[0] == sum(lengths))
+        return list(flat.split(lengths))
 
     def encode(self, items) -> list[tuple[list[int], list[int], torch.Tensor]]:
         """Labeled items -> (input_ids, labels, lower-layer output) examples."""
