@@ -65,6 +65,7 @@ print(','.join(methods + (['nearest', 'average', 'training_loras'] if m['tasks']
 fi
 BENCH_OUT=$OUT/$NAME
 SEED=${SEED:-}
+[ -z "$SEED" ] || bash "$(dirname "$0")/results_cache.sh" unpack  # the committed score pieces (cache.tar.gz -> cache/)
 seed() {  # seed SUITE: the committed pieces of SUITE, where there are some
   if [ -n "$SEED" ] && [ -d "$SEED/work/$1/cache" ]; then
     mkdir -p "$BENCH_OUT/work/$1/cache" && cp -rn "$SEED/work/$1/cache/." "$BENCH_OUT/work/$1/cache/"

@@ -33,6 +33,7 @@ EOF
 fi
 $DND zoo --list "$ZOO" >/dev/null  # verifies the multi-task adapter's sha256
 
+bash "$(dirname "$0")/results_cache.sh" unpack  # the committed score pieces (cache.tar.gz -> cache/)
 for suite in wide_val unseen; do
   mkdir -p "$OUT/work/$suite/cache"
   # the base model's scores (and only scores: never the finished rows) from the committed run

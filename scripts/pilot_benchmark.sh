@@ -14,6 +14,7 @@ export OMP_NUM_THREADS=1
 DND=${DND:-.venv/bin/dnd}
 PY=${PY:-.venv/bin/python}
 [ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
+bash "$(dirname "$0")/results_cache.sh" unpack  # the committed score pieces (cache.tar.gz -> cache/)
 mkdir -p "$OUT/work/wide_val/cache"
 cp -rn results/work/wide_val/cache/. "$OUT/work/wide_val/cache/"
 ARGS=(--suite wide_val --max-tasks 12 --zoo "$ZOO" --out "$OUT" --limit 100 --precision bf16 --device cpu

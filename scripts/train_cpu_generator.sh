@@ -6,7 +6,9 @@
 # (objectives/cached_lower.py; what each trick buys: benchmarks/bench_functional_step.py).
 # Resumable: rerun the same command after a kill (state in OUT, every 100 steps).
 #   bash scripts/train_cpu_generator.sh [OUT]          (default runs/cpu/top8-both)
-# Env: STEPS (2000), TOP (8), TASKS (wide), CONDITION (both).
+# Env: STEPS (2000), TOP (8), TASKS (wide), CONDITION (both), ITEM_POOL (0: the labeled items
+# come from the 32-prompt condition pool, as in the committed run; N: N items per task kept
+# apart from it, `dnd train --item-pool`, so that 2000 steps do not revisit the same items).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/cpu/top8-both}
@@ -17,4 +19,4 @@ PY=${PY:-.venv/bin/python}
 .venv/bin/dnd train --objective functional --tasks "${TASKS:-wide}" --head shared --no-descriptions \
   --reference "$ZOO/_multitask/wide/adapter" --condition "${CONDITION:-both}" --n-prompts 16 --model-prompts 8 \
   --top-layers "${TOP:-8}" --max-pool 32 --encoder-max-tokens 128 --max-length 128 --batch-size 8 \
-  --items-per-task 2 --precision bf16 --steps "${STEPS:-2000}" --seed 0 --out "$OUT"
+  --items-per-task 2 --item-pool "${ITEM_POOL:-0}" --precision bf16 --steps "${STEPS:-2000}" --seed 0 --out "$OUT"

@@ -28,6 +28,7 @@ DND=${DND:-.venv/bin/dnd}
 PY=${PY:-.venv/bin/python}
 SHIPPED=src/dnd/generator/pretrained/smollm2-135m-instruct
 
+bash "$(dirname "$0")/results_cache.sh" unpack  # the committed score pieces (cache.tar.gz -> cache/)
 [ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
 GEN_FLAGS=(--generator "shipped=$SHIPPED")
 for g in functional reconstruction hybrid; do
@@ -74,3 +75,5 @@ fi
 if [[ $WHICH == unseen || $WHICH == all ]]; then
   run unseen 30 --calibration "$(rule)"
 fi
+# the committed run's new pieces into the committed archives (results/work/SUITE/cache.tar.gz)
+[ "$OUT" != results ] || bash "$(dirname "$0")/results_cache.sh" pack
