@@ -7,7 +7,8 @@
 # LIMIT eval-pool items per task (default 100), bf16 scoring. Methods: base, calibrated base
 # (batch and domain rules), the multi-task LoRA (plain and calibrated), every generator (plain
 # and calibrated), the shuffled-condition control; nearest, average and training LoRAs too when
-# the zoo holds task LoRAs. ICL, full-shot and random-text stay at their 30-item run (results/n30/).
+# the zoo holds every `wide` task's LoRA, the nearest LoRA alone when it holds those
+# scripts/nearest_zoo.sh trains. ICL, full-shot and random-text stay at their 30-item run (results/n30/).
 # The rule of the `+calibrated` methods is chosen on wide_val: the domain rule where its base
 # mean there beats batch calibration's, else batch (unseen is never looked at for it).
 # ZOO (default runs/zoo-shipped-ref) is built from the shipped generator's reference when
@@ -35,9 +36,18 @@ for g in functional reconstruction hybrid; do
   [ -f "$GENS/$g/manifest.json" ] && GEN_FLAGS+=(--generator "$g=$GENS/$g")
 done
 METHODS=base,multitask,dnd,controls,calibrated
-if $PY -c "import json,sys; sys.exit(0 if json.load(open('$ZOO/manifest.json'))['tasks'] else 1)"; then
-  METHODS+=,nearest,average,training_loras
-fi
+NEAR_FLAGS=()
+# the zoo's task LoRAs: all of `wide` -> nearest, average and training LoRAs; some (those
+# scripts/nearest_zoo.sh trains) -> the nearest LoRA alone, retrieved among all of `wide`
+ZOO_HOLDS=$($PY -c "
+import json
+from dnd.tasks.registry import pick_tasks
+held = set(json.load(open('$ZOO/manifest.json'))['tasks'])
+print('all' if held >= set(pick_tasks('wide', None)) else 'some' if held else 'none')")
+case $ZOO_HOLDS in
+  all) METHODS+=,nearest,average,training_loras ;;
+  some) METHODS+=,nearest; NEAR_FLAGS=(--nearest-among wide) ;;
+esac
 
 run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes over the suite's tasks, then the report
   local suite=$1 max=$2; shift 2
@@ -51,13 +61,13 @@ run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes over the suite's ta
     local list; list=$(IFS=,; echo "${mine[*]}")
     $DND benchmark --suite "$suite" --max-tasks "$max" --tasks "$list" --zoo "$ZOO" --out "$OUT" \
       --limit "$LIMIT" --precision bf16 --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" \
-      "${GEN_FLAGS[@]}" "$@" &
+      "${GEN_FLAGS[@]}" "${NEAR_FLAGS[@]}" "$@" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
   # one more pass over every task (all cached by now) writes the report with the whole command
   $DND benchmark --suite "$suite" --max-tasks "$max" --zoo "$ZOO" --out "$OUT" --limit "$LIMIT" \
-    --precision bf16 --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" "${GEN_FLAGS[@]}" "$@"
+    --precision bf16 --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" "${GEN_FLAGS[@]}" "${NEAR_FLAGS[@]}" "$@"
 }
 
 rule() {  # the calibration rule chosen on wide_val

@@ -229,3 +229,41 @@ def test_task_claim_is_exclusive_across_processes(tmp_path):
         holder.wait()
     with task_claim(tmp_path, "a", wait=False) as got:  # released when its holder died
         assert got is True
+
+
+def test_nearest_among_a_whole_task_set(tmp_path, zoo_and_generator):
+    """--nearest-among SET retrieves among every task of SET, so the zoo needs only the LoRAs
+    retrieved (scripts/nearest_zoo.sh): a zoo lacking the retrieved task's LoRA is refused in
+    one line naming it; one holding it scores that LoRA as the nearest one."""
+    import json
+    import shutil
+
+    from dnd.errors import DndError
+    from dnd.evaluation.baselines import NearestTask
+
+    zoo, _ = zoo_and_generator
+    near = NearestTask(pick_tasks("short", None))(task := "bb_navigate")
+    with pytest.raises(DndError, match="among its own candidates"):
+        NearestTask(["sst2", "boolq"])("sst2")
+    manifest = json.loads((zoo / "manifest.json").read_text())
+
+    def zoo_with(name: str):  # the sst2 LoRA filed under `name`: the zoo holds that one task
+        d = tmp_path / f"zoo_{name}"
+        shutil.copytree(zoo, d)
+        m = dict(manifest, tasks={name: manifest["tasks"]["sst2"]})
+        (d / "manifest.json").write_text(json.dumps(m))
+        return d
+
+    common = ("benchmark", "--suite", "unseen", "--tasks", task, "--multitask", "mt", "--limit", "4",
+              "--methods", "base,nearest", "--nearest-among", "short")
+    other = "rte" if near != "rte" else "cb"
+    r = dnd(*common, "--zoo", str(zoo_with(other)), "--out", str(tmp_path / "r1"))
+    assert r.returncode == 2 and f"lacks the LoRA of {near}, the nearest of {task}" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = dnd(*common, "--zoo", str(zoo_with(near)), "--out", str(tmp_path / "r2"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = read_json(tmp_path / "r2" / "unseen.json")
+    assert results["tasks"][task]["nearest_task"] == near and results["settings"]["nearest_among"] == "short"
+    assert "among all short tasks" in (tmp_path / "r2" / "unseen.md").read_text()
+    r = dnd(*common[:-1], "nope", "--zoo", str(zoo), "--out", str(tmp_path / "r3"))
+    assert r.returncode == 2 and "--nearest-among nope: not a task set" in r.stderr

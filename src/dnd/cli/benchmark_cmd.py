@@ -39,6 +39,9 @@ def register(sub) -> None:
                    help="score this many tasks, taken round-robin over the suite's domains")
     p.add_argument("--limit", type=positive_int, default=100, help="scored items per task (eval-pool order)")
     p.add_argument("--methods", default="all", help="comma-separated subset of: all, " + ", ".join(METHODS))
+    p.add_argument("--nearest-among", default=None, metavar="TASK_SET",
+                   help="retrieve the nearest LoRA among every task of this set (e.g. wide), not only the zoo's: "
+                        "the zoo then needs only the LoRAs retrieved (scripts/nearest_zoo.sh)")
     p.add_argument("--sample-loras", type=positive_int, default=4, help="zoo LoRAs behind the training-LoRA mean")
     p.add_argument("--shots", type=positive_int, default=4, help="k of k-shot ICL (cut to fit --icl-context)")
     p.add_argument("--icl-context", type=positive_int, default=1024)
@@ -64,6 +67,7 @@ def run(args) -> int:
 
     from dnd.artifacts import check_output
     from dnd.evaluation.unseen import BenchmarkSettings, run_benchmark
+    from dnd.tasks.registry import SUITES
 
     tasks = suite_tasks(args.suite, args.tasks)
     gens = []
@@ -82,13 +86,15 @@ def run(args) -> int:
         raise DndError("--generator: needed for the dnd, controls and random_text methods")
     if not Path(args.zoo, "manifest.json").exists():
         raise DndError(f"--zoo {args.zoo}: not a zoo (no manifest.json)")
+    if args.nearest_among is not None and args.nearest_among not in SUITES:
+        raise DndError(f"--nearest-among {args.nearest_among}: not a task set (known: {', '.join(SUITES)})")
     check_output(args.out, "--out", "results")
     s = BenchmarkSettings(suite=args.suite, out=args.out, zoo=args.zoo, generators=tuple(gens),
                           multitask=args.multitask, tasks=tasks, max_tasks=args.max_tasks, limit=args.limit,
                           methods=methods, sample_loras=args.sample_loras, shots=args.shots,
                           icl_context=args.icl_context, precision=args.precision,
                           full_shot_tasks=args.full_shot_tasks, calibration=args.calibration,
-                          protocol=args.protocol,
+                          protocol=args.protocol, nearest_among=args.nearest_among,
                           device=args.device)
     s = replace(s, full_shot=replace(s.full_shot, steps=args.full_shot_steps, lr=args.full_shot_lr,
                                      device=args.device))

@@ -7,8 +7,11 @@ from collections import Counter
 
 import torch
 
+from dnd.errors import DndError
+from dnd.generator.condition import ConditionEncoder, ConditionSettings
 from dnd.lora.prompt import format_prompt
 from dnd.tasks.items import Item
+from dnd.tasks.registry import load_pools
 
 
 def nearest_task(target_feats: torch.Tensor, candidates: dict[str, torch.Tensor]) -> tuple[str, dict[str, float]]:
@@ -23,6 +26,29 @@ def nearest_task(target_feats: torch.Tensor, candidates: dict[str, torch.Tensor]
     t = centroid(target_feats)
     sims = {task: float(centroid(f) @ t) for task, f in candidates.items()}
     return max(sims, key=sims.get), sims
+
+
+class NearestTask:
+    """Retrieval behind the nearest-LoRA baseline: among `candidates`, the task whose first
+    `n_prompts` train-pool prompts are closest to a task's own first `n_prompts` (`nearest_task`
+    on MiniLM features, `encoder_max_tokens` tokens a prompt). Candidate features are read at
+    the first call, then kept. The unseen benchmark and scripts/nearest_zoo.sh (which trains
+    only the LoRAs it retrieves) both call this, so they always pick the same tasks."""
+
+    def __init__(self, candidates: list[str], n_prompts: int = 32, encoder_max_tokens: int = 128):
+        self.candidates, self.n_prompts = list(candidates), n_prompts
+        self.encoder = ConditionEncoder(ConditionSettings(encoder_max_tokens=encoder_max_tokens))  # pooled
+        self._feats: dict[str, torch.Tensor] = {}
+
+    def features(self, task: str) -> torch.Tensor:
+        return self.encoder.cached_features([it.prompt for it in load_pools(task)[0][: self.n_prompts]])
+
+    def __call__(self, task: str) -> str:
+        if task in self.candidates:
+            raise DndError(f"nearest LoRA: {task} is among its own candidates (retrieve among training tasks)")
+        if not self._feats:
+            self._feats = {t: self.features(t) for t in self.candidates}
+        return nearest_task(self.features(task), self._feats)[0]
 
 
 def max_shots(tok, train: list[Item], eval_items: list[Item], context: int, cap: int = 32) -> int:

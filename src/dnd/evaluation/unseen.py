@@ -8,7 +8,8 @@ pool; T's train pool only gives condition prompts, ICL shots and the full-shot L
     base               the base model
     training_lora_mean mean accuracy of a fixed seeded sample of the zoo's LoRAs
     average_lora       the weight average of every zoo LoRA
-    nearest_lora       the zoo LoRA whose task's prompts are closest to T's (encoder space)
+    nearest_lora       the zoo LoRA whose task's prompts are closest to T's (encoder space); with
+                       nearest_among, retrieved among a whole task set (the zoo needs only the hits)
     multitask_lora     one LoRA trained on the union of the zoo's tasks
     icl_1, icl_k       1-shot and k-shot in-context learning (train-pool shots)
     full_shot          a LoRA trained on T's own train pool (upper reference; it stays in
@@ -49,7 +50,6 @@ from dnd.evaluation.calibration import Calibration, calibrated_choice, estimate,
 from dnd.evaluation.reproduce import Cache
 from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
 from dnd.fileio import atomic_dir, read_json, write_json
-from dnd.generator.condition import ConditionEncoder, ConditionSettings
 from dnd.generator.generate import Generator
 from dnd.lora.attach import attach_lora
 from dnd.lora.combine import average_states
@@ -81,6 +81,7 @@ class BenchmarkSettings:
     shots: int = 4  # k of k-shot ICL, cut to what fits icl_context
     icl_context: int = 1024
     encoder_max_tokens: int = 128  # nearest-LoRA retrieval features
+    nearest_among: str | None = None  # task set the nearest LoRA is retrieved from (None: the zoo's tasks)
     full_shot_tasks: int | None = None  # full-shot LoRAs for the first this many picked tasks (None: all)
     full_shot: TrainSettings = field(default_factory=lambda: TrainSettings(
         steps=40, batch_size=8, lr=3e-4, warmup_steps=4, precision="bf16"))
@@ -245,12 +246,12 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
     if mt_entry is not None:
         mt_dir = zoo / mt_entry["path"]
         multitask = read_adapter(mt_dir), adapter_settings(mt_dir)
-    zoo_feats: dict[str, torch.Tensor] = {}  # zoo task -> prompt features (nearest LoRA), filled at first use
-    encoder = ConditionEncoder(ConditionSettings(encoder_max_tokens=s.encoder_max_tokens))  # pooled, retrieval
     primary = s.generators[0][0] if s.generators else None
     n_cond = {name: g.config.condition.n_prompts for name, g in gens.items()}
     n_zoo_cond = max(n_cond.values(), default=32)
     prompts = {t: [it.prompt for it in load_pools(t)[0][:n_zoo_cond]] for t in scored}
+    nearest = baselines.NearestTask(pick_tasks(s.nearest_among, None) if s.nearest_among else zoo_tasks,
+                                    n_zoo_cond, s.encoder_max_tokens)
     results = {"suite": s.suite, "protocol": s.protocol, "name": report_name, "command": command, "date": time.strftime("%Y-%m-%d"),
                "settings": _settings_json(s), "base_model": manifest["base_model"], "zoo_tasks": len(zoo_tasks),
                "sampled_loras": sample, "primary": primary, "tasks": {}}
@@ -337,11 +338,10 @@ def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
         if "average" in s.methods:
             put("average_lora", adapter_score(task, average, zoo_lora, items))
         if "nearest" in s.methods:
-            if not zoo_feats:
-                zoo_feats.update({t: encoder.cached_features([it.prompt for it in load_pools(t)[0][:n_zoo_cond]])
-                                  for t in zoo_tasks})
-            near, _ = baselines.nearest_task(encoder.cached_features(prompts[task]), zoo_feats)
-            row["nearest_task"] = near
+            row["nearest_task"] = near = nearest(task)
+            if near not in zoo_states:
+                raise DndError(f"--zoo {zoo}: lacks the LoRA of {near}, the nearest of {task}'s among the "
+                               f"{s.nearest_among} tasks (bash scripts/nearest_zoo.sh {zoo} trains them)")
             put("nearest_lora", adapter_score(task, zoo_states[near], zoo_lora, items))
         if "multitask" in s.methods:
             hit = put("multitask_lora", adapter_score(task, *multitask, items))

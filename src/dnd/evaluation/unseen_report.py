@@ -176,6 +176,9 @@ def write_report(out: Path, results: dict) -> None:
              (f"Training LoRAs = a fixed seeded sample of {len(results['sampled_loras'])} of the zoo's "
               f"{results['zoo_tasks']} LoRAs ({', '.join(results['sampled_loras'])}); average and nearest LoRA use "
               "all of them. " if "training_loras" in s["methods"] else "") +
+             (f"Nearest LoRA = the zoo LoRA of the task among all {s['nearest_among']} tasks whose first "
+              "train-pool prompts' mean MiniLM embedding is closest to the scored task's (the zoo holds the LoRAs "
+              "retrieved). " if s.get("nearest_among") and "nearest" in s["methods"] else "") +
              ("Full-shot = a LoRA trained on the task's own train pool (upper reference). "
               if "full_shot" in s["methods"] else "") + "Accuracy in %.", ""]
     lines += ["## Means over tasks (bootstrap 95% interval over tasks)", "", "| method | mean | 95% interval |",
