@@ -13,6 +13,8 @@
 # deadline came first, the resumable training state ($OUT/state: rerun this script on the
 # next loan with it copied to runs/gpu/both to resume). The state is fp32 (resume must be
 # exact): --head-width 32 keeps it under 64 MiB. UNTESTED on a GPU so far.
+# Env: OBJECTIVE (functional; contrastive: the task loss plus a margin over another task's
+# adapter, docs/generator.md, about 2x the step cost), STEPS (2000), DEADLINE (500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f ~/stage/pools.json.gz ]; then source scripts/gpu_env.sh; fi
@@ -26,7 +28,7 @@ ZOO=runs/zoo-shipped-ref
 export OMP_NUM_THREADS=4 TOKENIZERS_PARALLELISM=false
 [ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
 [ -d "$BACK/state" ] && [ ! -f "$GEN/train_state.json" ] && mkdir -p "$GEN" && cp "$BACK"/state/* "$GEN"/
-timeout "$DEADLINE" $DND train --objective functional --tasks wide --head shared --head-width 32 --no-descriptions \
+timeout "$DEADLINE" $DND train --objective "${OBJECTIVE:-functional}" --tasks wide --head shared --head-width 32 --no-descriptions \
   --reference "$ZOO/_multitask/wide/adapter" --condition both --n-prompts 32 --model-prompts 8 \
   --max-pool 160 --encoder-max-tokens 128 --max-length 256 --batch-size 8 --items-per-task 4 \
   --precision bf16 --steps "$STEPS" --seed 0 --device cuda --out "$GEN" \

@@ -8,7 +8,9 @@
 #   bash scripts/train_cpu_generator.sh [OUT]          (default runs/cpu/top8-both)
 # Env: STEPS (2000), TOP (8), TASKS (wide), CONDITION (both), ITEM_POOL (0: the labeled items
 # come from the 32-prompt condition pool, as in the committed run; N: N items per task kept
-# apart from it, `dnd train --item-pool`, so that 2000 steps do not revisit the same items).
+# apart from it, `dnd train --item-pool`, so that 2000 steps do not revisit the same items),
+# OBJECTIVE (functional; contrastive: the task loss plus a margin over another task's adapter,
+# docs/generator.md, with `dnd train`'s default --contrast-weight / --contrast-margin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/cpu/top8-both}
@@ -16,7 +18,7 @@ ZOO=${ZOO:-runs/zoo-shipped-ref}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TOKENIZERS_PARALLELISM=false
 PY=${PY:-.venv/bin/python}
 [ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
-.venv/bin/dnd train --objective functional --tasks "${TASKS:-wide}" --head shared --no-descriptions \
+.venv/bin/dnd train --objective "${OBJECTIVE:-functional}" --tasks "${TASKS:-wide}" --head shared --no-descriptions \
   --reference "$ZOO/_multitask/wide/adapter" --condition "${CONDITION:-both}" --n-prompts 16 --model-prompts 8 \
   --top-layers "${TOP:-8}" --max-pool 32 --encoder-max-tokens 128 --max-length 128 --batch-size 8 \
   --items-per-task 2 --item-pool "${ITEM_POOL:-0}" --precision bf16 --steps "${STEPS:-2000}" --seed 0 --out "$OUT"

@@ -17,7 +17,8 @@ def register(sub) -> None:
         description="Each step samples several tasks; each gets a fresh random sample of N prompts from its "
         "train pool (and a task description) as the condition. The loss is the distance to one of the task's "
         "zoo checkpoints (reconstruction), the task's next-token loss on separate labeled train-pool items "
-        "through the generated LoRA (functional, no zoo needed), or both (hybrid). Held-out and "
+        "through the generated LoRA (functional, no zoo needed), both (hybrid), or the functional loss "
+        "plus a margin over another task's adapter on the same items (contrastive). Held-out and "
         "evaluation-only tasks are never seen. Rerunning a killed run resumes it from its last saved state.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -56,10 +57,14 @@ def register(sub) -> None:
                    help="basis-coefficient head with this many basis adapters (0: the paper's conv output)")
     p.add_argument("--chunk", type=positive_int, default=None, help="LoRA token chunk width (default: inferred)")
     g = p.add_argument_group("objective and head (docs/generator.md)")
-    g.add_argument("--objective", choices=("reconstruction", "functional", "hybrid"), default="reconstruction",
+    g.add_argument("--objective", choices=("reconstruction", "functional", "hybrid", "contrastive"),
+                   default="reconstruction",
                    help="reconstruction: fit the zoo's checkpoints; functional: the task's next-token loss "
-                        "through the generated LoRA on the frozen base model (no zoo needed); hybrid: both")
+                        "through the generated LoRA on the frozen base model (no zoo needed); hybrid: both; "
+                        "contrastive: functional + a hinge paying for task-specific adapters (no zoo needed)")
     g.add_argument("--hybrid-weight", type=nonneg_float, default=1.0, help="weight of the functional term in hybrid")
+    g.add_argument("--contrast-weight", type=nonneg_float, default=1.0, help="contrastive: weight of the hinge term")
+    g.add_argument("--contrast-margin", type=nonneg_float, default=0.1, help="contrastive: the hinge margin (nats)")
     g.add_argument("--max-pool", type=positive_int, default=512,
                    help="train-pool prompts per task that conditions are sampled from (each is encoded once)")
     g.add_argument("--items-per-task", type=positive_int, default=4,
@@ -117,6 +122,8 @@ def config_from_args(args):
                              token_weighting=not args.no_token_weighting, seed=args.seed, device=args.device,
                              objective=getattr(args, "objective", "reconstruction"),
                              hybrid_weight=getattr(args, "hybrid_weight", 1.0),
+                             contrast_weight=getattr(args, "contrast_weight", 1.0),
+                             contrast_margin=getattr(args, "contrast_margin", 0.1),
                              items_per_task=getattr(args, "items_per_task", 4),
                              max_pool=getattr(args, "max_pool", 512),
                              item_pool=getattr(args, "item_pool", 0),

@@ -26,6 +26,7 @@ from dnd.generator.head_api import SharedHead, TokenHead
 from dnd.generator.heads import SharedLoraHead, lora_sites
 from dnd.generator.model_condition import ModelReader, aggregate, feature_dim, label_set, resolve_layers
 from dnd.generator.objectives.cached_lower import CachedLowerLoss
+from dnd.generator.objectives.contrastive import Contrastive
 from dnd.generator.objectives.functional import Functional, FunctionalLoss
 from dnd.generator.objectives.reconstruction import DeltaReconstruction, TokenReconstruction
 from dnd.generator.sampler import TaskSampler
@@ -144,7 +145,7 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
     generated LoRA's shape; model_identity: keys the model condition's cache."""
     s = config.train
     shared = config.head is not None
-    use_rec, use_func = s.objective in ("reconstruction", "hybrid"), s.objective in ("functional", "hybrid")
+    use_rec, use_func = s.objective in C.ZOO_OBJECTIVES, s.objective in C.TASK_LOSS_OBJECTIVES
 
     # --- targets and layout ------------------------------------------------------------
     layout, zoo_tokens, zoo_states, all_tokens = None, None, None, None
@@ -213,7 +214,10 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
         functional = FunctionalLoss(model, tok, written_lora, s.device, s.max_length, s.precision)
     if use_func:
         examples = {t: functional.encode(items) for t, items in _labeled_items(s, tasks, items_of).items()}
-        objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
+        if s.objective == "contrastive":
+            objectives.append(Contrastive(functional, 1.0, s.contrast_weight, s.contrast_margin))
+        else:
+            objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
 
     sampler = TaskSampler(tasks, pools, config.condition.n_prompts, s.device, descs=descs, drop_prob=s.drop_prob,
                           targets=targets if use_rec else None, examples=examples, items_per_task=s.items_per_task,

@@ -17,7 +17,9 @@ MANIFEST = "manifest.json"
 LAYOUT = "lora_layout.json"
 CURVE = "learning_curve.json"  # held-out loss of training tasks during training (curve.py)
 
-OBJECTIVES = ("reconstruction", "functional", "hybrid")
+OBJECTIVES = ("reconstruction", "functional", "hybrid", "contrastive")  # objectives/base.py
+ZOO_OBJECTIVES = ("reconstruction", "hybrid")  # fit the zoo's checkpoints: need a zoo
+TASK_LOSS_OBJECTIVES = ("functional", "hybrid", "contrastive")  # the task loss through the base model
 HEADS = ("shared", "basis", "conv")
 CONDITION_SOURCES = ("minilm", "model", "both")
 
@@ -79,8 +81,10 @@ class GenTrainSettings:
     seed: int = 0
     device: str = "cpu"
     save_every: int = 100
-    objective: str = "reconstruction"  # see objectives.py
+    objective: str = "reconstruction"  # see objectives/base.py
     hybrid_weight: float = 1.0  # weight of the functional term in "hybrid"
+    contrast_weight: float = 1.0  # "contrastive": weight of its hinge (objectives/contrastive.py)
+    contrast_margin: float = 0.1  # and its margin (nats: the loss is a mean cross-entropy)
     items_per_task: int = 4  # labeled items per condition for the functional loss
     # labeled items per task kept apart from the condition prompts (the train pool after the
     # first max_pool prompts and the learning curve's held-out items); 0: drawn from the
@@ -90,7 +94,8 @@ class GenTrainSettings:
     drop_prob: float = 0.25  # P(no prompts), P(no description) per condition, when the head reads both
     precision: str = "fp32"  # base model in the functional loss: "fp32" or "bf16" (dnd.lora.train)
 
-    NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision", "item_pool")
+    NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision", "item_pool",
+           "contrast_weight", "contrast_margin")
 
     def to_json(self) -> dict:
         return _drop_defaults(asdict(self), GenTrainSettings, self.NEW)

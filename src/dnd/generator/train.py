@@ -49,7 +49,7 @@ def _check_options(config: C.GeneratorConfig, has_zoo: bool) -> None:
     s = config.train
     if s.objective not in C.OBJECTIVES:
         raise DndError(f"--objective {s.objective}: expected one of {', '.join(C.OBJECTIVES)}")
-    if s.objective != "functional" and not has_zoo:
+    if s.objective in C.ZOO_OBJECTIVES and not has_zoo:
         raise DndError(f"--objective {s.objective}: needs --zoo (its targets are the zoo's checkpoints)")
     if config.head is None and not has_zoo:
         raise DndError(f"--head {config.head_kind}: needs --zoo (its output is initialised from the zoo); "
@@ -70,10 +70,10 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
                     curve_every: int = 100) -> dict:
     """Train (or resume) a generator in `out_dir`; returns the saved generator config.
 
-    zoo_dir may be None for the functional objective with the shared head: then `tasks`
-    (registry names) are required, and `base_model` / `lora` (the generated LoRA's shape)
-    default to the default model and LoraSettings(). With the functional objective a
-    learning curve (curve.py) is measured every `curve_every` steps."""
+    zoo_dir may be None for the functional and contrastive objectives with the shared head:
+    then `tasks` (registry names) are required, and `base_model` / `lora` (the generated
+    LoRA's shape) default to the default model and LoraSettings(). With a task-loss
+    objective a learning curve (curve.py) is measured every `curve_every` steps."""
     import torch
 
     from dnd.assets import DEFAULT_BASE_MODEL, base_model_identity, load_base_model
@@ -100,7 +100,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     else:
         base_name, base_identity, delta_lora = base_model or DEFAULT_BASE_MODEL, None, lora or LoraSettings()
     model = tok = None
-    if s.objective != "reconstruction" or manifest is None or config.condition.reads_model:
+    if s.objective in C.TASK_LOSS_OBJECTIVES or manifest is None or config.condition.reads_model:
         model, tok = load_base_model(base_name, device=s.device)
         base_identity = base_identity or base_model_identity(base_name, model).to_json()
 

@@ -11,6 +11,7 @@ the others.
     reconstruction  match the zoo's checkpoints (reconstruction.py)
     functional      the task's own loss through the generated LoRA (functional.py)
     hybrid          reconstruction + hybrid_weight * functional
+    contrastive     functional + a margin over another task's adapter on the same items (contrastive.py)
 """
 
 from __future__ import annotations

@@ -70,29 +70,41 @@ class FunctionalLoss:
         return loss.float()
 
 
+def condition_state(state: dict[str, torch.Tensor], b: int) -> dict[str, torch.Tensor]:
+    """Condition b's adapter of a batched state: {key: (B, *shape)} -> {key: shape}."""
+    return {k: v[b] for k, v in state.items()}
+
+
+def per_condition_term(state: dict[str, torch.Tensor], n: int, weight: float, loss_of) -> Term:
+    """weight x the mean over n conditions of loss_of(leaves, b), condition b's scalar loss
+    computed from `leaves`, detached leaf copies of `state` ({key: (B, *shape)}).
+
+    Memory: each condition's loss is backpropagated into the leaves at once (its base-model
+    graphs freed before the next), and `Term.backward` sends the leaves' summed gradient
+    through the head once."""
+    leaves = {k: v.detach().requires_grad_() for k, v in state.items()}  # (B, *shape) each
+    total = 0.0
+    for b in range(n):
+        loss = loss_of(leaves, b)
+        (loss * (weight / n)).backward()
+        total += loss.detach().item() / n
+    keys = [k for k in state if leaves[k].grad is not None]
+
+    def backward(retain: bool) -> None:
+        torch.autograd.backward([state[k] for k in keys], [leaves[k].grad for k in keys], retain_graph=retain)
+
+    value = torch.tensor(total, device=next(iter(state.values())).device)
+    return Term(weight * value, backward)
+
+
 class Functional:
     """The functional objective: the task loss of each condition's labeled items under its
-    generated adapter, weight x the mean over conditions.
-
-    Memory: the generated weights are cut off the head (leaf copies), each condition's loss
-    is backpropagated into them with its own base-model graph, and `Term.backward` sends
-    their summed gradient through the head once."""
+    generated adapter, weight x the mean over conditions (per_condition_term: one
+    condition's base-model graph at a time, one pass through the head)."""
 
     def __init__(self, loss: FunctionalLoss, weight: float = 1.0):
         self.fn, self.weight = loss, weight
 
     def loss(self, out, batch) -> Term:
-        state = out.state()
-        leaves = {k: v.detach().requires_grad_() for k, v in state.items()}  # (B, *shape) each
-        total = 0.0
-        for b, examples in enumerate(batch.examples):
-            loss = self.fn({k: v[b] for k, v in leaves.items()}, examples)
-            (loss * (self.weight / len(batch.examples))).backward()
-            total += loss.detach().item() / len(batch.examples)
-        keys = [k for k in state if leaves[k].grad is not None]
-
-        def backward(retain: bool) -> None:
-            torch.autograd.backward([state[k] for k in keys], [leaves[k].grad for k in keys], retain_graph=retain)
-
-        value = torch.tensor(total, device=next(iter(state.values())).device)
-        return Term(self.weight * value, backward)
+        return per_condition_term(out.state(), len(batch.examples), self.weight,
+                                  lambda leaves, b: self.fn(condition_state(leaves, b), batch.examples[b]))

@@ -1,0 +1,57 @@
+"""Contrastive: the functional objective plus a margin that pays for task-specific adapters.
+
+The functional objective (functional.py) asks each condition's adapter only to be good on
+its own task's items, so one adapter shared by every task is an optimum of it, and trained
+generators find it: conditioning on another task's prompts scores the same as on the true
+ones. This objective also asks condition b's adapter to beat another task's adapter on b's
+items by a margin:
+
+    L_own(b)   = loss(adapter_b,  items_b)
+    L_other(b) = loss(adapter_b', items_b)      b' = the next condition of the batch
+                                                (b + 1, b + 2, ... cyclically) of another task
+    loss(b)    = L_own(b) + contrast_weight * relu(margin + L_own(b) - L_other(b))
+    value      = weight * mean_b loss(b)
+
+A condition whose batch holds no other task contributes L_own alone. The hinge pushes
+gradient into both adapters: b's down on its items, b''s up on them. A shared adapter gives
+L_own = L_other, so it pays contrast_weight * margin per condition.
+
+Cost: each condition runs its items twice through the base model (its own adapter and the
+other's), about 2x the functional objective's step; both of a condition's base-model graphs
+are held until its loss is backpropagated into the leaf copies (functional.per_condition_term),
+then the head is run backwards once. contrast_weight = 0 gives the functional objective's
+value and gradients (at this cost).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dnd.generator.objectives.base import Term
+from dnd.generator.objectives.functional import condition_state, per_condition_term
+
+
+def contrast_of(tasks: list[str], b: int) -> int | None:
+    """The next condition after b (cyclically) whose task differs from b's; None if none."""
+    n = len(tasks)
+    return next((c % n for c in range(b + 1, b + n) if tasks[c % n] != tasks[b]), None)
+
+
+class Contrastive:
+    """loss_fn(state, examples) -> scalar: FunctionalLoss or CachedLowerLoss; weight: of the
+    whole objective; contrast_weight, margin: of the hinge (module docstring)."""
+
+    def __init__(self, loss_fn, weight: float = 1.0, contrast_weight: float = 1.0, margin: float = 0.1):
+        self.fn, self.weight, self.contrast_weight, self.margin = loss_fn, weight, contrast_weight, margin
+
+    def loss(self, out, batch) -> Term:
+        def loss_of(leaves: dict[str, torch.Tensor], b: int) -> torch.Tensor:
+            items = batch.examples[b]
+            own = self.fn(condition_state(leaves, b), items)
+            other = contrast_of(batch.tasks, b)
+            if other is None:
+                return own
+            against = self.fn(condition_state(leaves, other), items)  # another task's adapter on b's items
+            return own + self.contrast_weight * torch.relu(self.margin + own - against)
+
+        return per_condition_term(out.state(), len(batch.examples), self.weight, loss_of)
