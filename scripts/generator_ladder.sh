@@ -55,13 +55,15 @@ fi
 
 if has near || has far; then
   [ -f "$BENCH_ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$BENCH_ZOO"
-  # scripts/unseen_benchmark.sh's methods: the nearest, average and training LoRAs where the zoo
-  # holds task LoRAs; the multi-task LoRA where it has one called `wide`
+  # scripts/unseen_benchmark.sh's methods: the nearest, average and training LoRAs the zoo's task
+  # LoRAs allow (scripts/zoo_baselines.sh); the multi-task LoRA where it has one called `wide`
+  source "$(dirname "$0")/zoo_baselines.sh"
+  zoo_baselines "$BENCH_ZOO"
   METHODS=$($PY -c "
 import json
 m = json.load(open('$BENCH_ZOO/manifest.json'))
-methods = ['base'] + (['multitask'] if 'wide' in m.get('multitask', {}) else []) + ['dnd', 'controls', 'calibrated']
-print(','.join(methods + (['nearest', 'average', 'training_loras'] if m['tasks'] else [])))")
+print(','.join(['base'] + (['multitask'] if 'wide' in m.get('multitask', {}) else []) + ['dnd', 'controls', 'calibrated']))")
+  METHODS+=$ZOO_METHODS
 fi
 BENCH_OUT=$OUT/$NAME
 SEED=${SEED:-}
@@ -74,7 +76,7 @@ seed() {  # seed SUITE: the committed pieces of SUITE, where there are some
 run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes sharing the suite's tasks, then the report
   local suite=$1 max=$2; shift 2
   local common=(--suite "$suite" --max-tasks "$max" --zoo "$BENCH_ZOO" --out "$BENCH_OUT" --limit "$LIMIT"
-                --precision bf16 --device "$DEVICE" --methods "$METHODS" --generator "$NAME=$GEN" "$@")
+                --precision bf16 --device "$DEVICE" --methods "$METHODS" --generator "$NAME=$GEN" "${NEAR_FLAGS[@]}" "$@")
   mapfile -t tasks < <($PY -c "from dnd.tasks.registry import pick_tasks; print('\n'.join(pick_tasks('$suite', $max)))")
   local pids=()
   for ((j = 0; j < JOBS; j++)); do  # each process starts at its own offset; a task being scored is locked

@@ -35,19 +35,9 @@ GEN_FLAGS=(--generator "shipped=$SHIPPED")
 for g in functional reconstruction hybrid; do
   [ -f "$GENS/$g/manifest.json" ] && GEN_FLAGS+=(--generator "$g=$GENS/$g")
 done
-METHODS=base,multitask,dnd,controls,calibrated
-NEAR_FLAGS=()
-# the zoo's task LoRAs: all of `wide` -> nearest, average and training LoRAs; some (those
-# scripts/nearest_zoo.sh trains) -> the nearest LoRA alone, retrieved among all of `wide`
-ZOO_HOLDS=$($PY -c "
-import json
-from dnd.tasks.registry import pick_tasks
-held = set(json.load(open('$ZOO/manifest.json'))['tasks'])
-print('all' if held >= set(pick_tasks('wide', None)) else 'some' if held else 'none')")
-case $ZOO_HOLDS in
-  all) METHODS+=,nearest,average,training_loras ;;
-  some) METHODS+=,nearest; NEAR_FLAGS=(--nearest-among wide) ;;
-esac
+source "$(dirname "$0")/zoo_baselines.sh"
+zoo_baselines "$ZOO"   # the nearest, average and training-LoRA baselines the zoo's task LoRAs allow
+METHODS=base,multitask,dnd,controls,calibrated$ZOO_METHODS
 
 run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes over the suite's tasks, then the report
   local suite=$1 max=$2; shift 2
