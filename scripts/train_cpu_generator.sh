@@ -10,15 +10,19 @@
 # come from the 32-prompt condition pool, as in the committed run; N: N items per task kept
 # apart from it, `dnd train --item-pool`, so that 2000 steps do not revisit the same items),
 # OBJECTIVE (functional; contrastive: the task loss plus a margin over another task's adapter,
-# docs/generator.md, with `dnd train`'s default --contrast-weight / --contrast-margin).
+# docs/generator.md, with `dnd train`'s default --contrast-weight / --contrast-margin),
+# DEVICE (cpu), MAX_TIME (seconds of training, then the generator is saved as it is; `dnd
+# train --max-time`), DND (the dnd command; scripts/gpu_train_generator.sh runs this script on a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/cpu/top8-both}
 ZOO=${ZOO:-runs/zoo-shipped-ref}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TOKENIZERS_PARALLELISM=false
 PY=${PY:-.venv/bin/python}
+DND=${DND:-.venv/bin/dnd}
 [ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
-.venv/bin/dnd train --objective "${OBJECTIVE:-functional}" --tasks "${TASKS:-wide}" --head shared --no-descriptions \
+$DND train --objective "${OBJECTIVE:-functional}" --tasks "${TASKS:-wide}" --head shared --no-descriptions \
   --reference "$ZOO/_multitask/wide/adapter" --condition "${CONDITION:-both}" --n-prompts 16 --model-prompts 8 \
   --top-layers "${TOP:-8}" --max-pool 32 --encoder-max-tokens 128 --max-length 128 --batch-size 8 \
-  --items-per-task 2 --item-pool "${ITEM_POOL:-0}" --precision bf16 --steps "${STEPS:-2000}" --seed 0 --out "$OUT"
+  --items-per-task 2 --item-pool "${ITEM_POOL:-0}" --precision bf16 --steps "${STEPS:-2000}" --seed 0 --device "${DEVICE:-cpu}" \
+  ${MAX_TIME:+--max-time "$MAX_TIME"} --out "$OUT"

@@ -39,3 +39,18 @@ def test_functional_run_writes_its_learning_curve(tiny_zoo, tmp_path):
     assert set(curve[0]["per_task"]) == {"sst2", "boolq"}
     assert all(p["heldout_loss"] > 0 for p in curve)
     assert C.CURVE in read_json(tmp_path / "gen" / C.MANIFEST)
+
+
+def test_max_time_stops_early_and_saves_the_generator(tiny_zoo, tmp_path):
+    """--max-time past the first step: the loop stops there, the generator directory is
+    complete (manifest, weights), says where it stopped, and its curve ends at that step."""
+    from dnd.fileio import read_json
+    from dnd.generator import config as C
+    from dnd.generator.train import train_generator
+
+    config = golden_configs()["functional-shared"]
+    saved = train_generator(tiny_zoo, tmp_path / "gen", config, curve_every=100, max_time=1e-9)
+    assert saved["steps_done"] == 1 < config.train.steps
+    assert len(read_json(tmp_path / "gen" / C.LOSSES)) == 1
+    assert [p["step"] for p in read_json(tmp_path / "gen" / C.CURVE)] == [0, 1]
+    assert (tmp_path / "gen" / C.MANIFEST).exists() and not (tmp_path / "gen" / C.STATE).exists()

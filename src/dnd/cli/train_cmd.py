@@ -47,6 +47,9 @@ def register(sub) -> None:
                         "lower is faster on a CPU, see benchmarks/bench_encoder.py)")
     p.add_argument("--encoder", default=DEFAULT_ENCODER)
     p.add_argument("--steps", type=positive_int, default=200)
+    p.add_argument("--max-time", type=positive_float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds of training (a resumed run's earlier time included) and "
+                        "save the generator as it is; the learning-rate schedule stays the one of --steps")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--weight-decay", type=nonneg_float, default=0.1)
@@ -165,8 +168,10 @@ def run(args) -> int:
         tasks = tuple(t.name for t in resolve_tasks(args.tasks))
     saved = train_generator(args.zoo, args.out, config_from_args(args), holdout=parse_list(args.holdout),
                             tasks=tasks, base_model=args.base_model,
-                            lora=LoraSettings(r=args.rank, lora_alpha=args.alpha))
+                            lora=LoraSettings(r=args.rank, lora_alpha=args.alpha), max_time=args.max_time)
+    steps, done = saved["config"]["train"]["steps"], saved.get("steps_done")
+    early = f", stopped by --max-time at step {done} of {steps}" if done is not None and done < steps else ""
     print(f"generator {args.out}: trained on {', '.join(saved['tasks'])}"
           f"{' (held out: ' + ', '.join(saved['holdout']) + ')' if saved['holdout'] else ''}; "
-          f"{saved['parameters']:,} parameters, final loss {saved['final_loss']:.4f}, {saved['train_time_s']} s")
+          f"{saved['parameters']:,} parameters, final loss {saved['final_loss']:.4f}, {saved['train_time_s']} s{early}")
     return 0

@@ -121,7 +121,7 @@ def _model_pools(config: C.GeneratorConfig, items_of: dict, model, tok, identity
     any adapter is attached to the model. -> ({task: (n_pool, k + 1, D)}, M, k + 1)."""
     layers = resolve_layers(config.condition.model_layers, model.config.num_hidden_layers)
     reader = ModelReader(model, tok, layers, identity, max_length=config.train.max_length)
-    pools = {t: reader.cached_rows([it.prompt for it in items], label_set(items))
+    pools = {t: reader.cached_rows([it.prompt for it in items], label_set(items)).to(config.train.device)
              for t, items in tqdm(items_of.items(), desc="reading prompts with the base model", unit="task",
                                   leave=False)}
     return pools, feature_dim(model.config.hidden_size, layers), 2 * len(layers) + 1

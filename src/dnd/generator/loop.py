@@ -8,6 +8,7 @@
         clip, AdamW step, warmup-cosine schedule
         every save_every steps: the resumable state (state.py)
         at step 0 and every curve_every steps: the held-out loss (curve.py), if there is a curve
+        past max_time seconds of training (resumed runs' time included): stop there, as if done
 
 A killed run resumes from its last saved state and ends with the same weights as an
 uninterrupted one (the RNGs are part of the state).
@@ -27,9 +28,12 @@ from dnd.generator.state import load_train_state, save_train_state
 from dnd.lora.train import warmup_cosine
 
 
-def run_loop(training, config: C.GeneratorConfig, tasks: list[str], out_dir: Path, curve=None) -> dict:
+def run_loop(training, config: C.GeneratorConfig, tasks: list[str], out_dir: Path, curve=None,
+             max_time: float | None = None) -> dict:
     """Train `training` (build.Training) for config.train.steps, resuming from `out_dir`.
-    curve: a curve.LearningCurve or None. -> {"losses", "elapsed", "curve"}."""
+    curve: a curve.LearningCurve or None. max_time: seconds of training after which the
+    loop stops early (the learning-rate schedule stays the one of config.train.steps, as
+    with Lightning's max_time). -> {"losses", "elapsed", "curve", "steps_done"}."""
     s = config.train
     net = training.net
     opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
@@ -50,6 +54,7 @@ def run_loop(training, config: C.GeneratorConfig, tasks: list[str], out_dir: Pat
     bar = tqdm(range(start_step, s.steps), desc=f"train generator ({s.objective})", initial=start_step,
                total=s.steps)
     t0 = time.perf_counter()
+    steps_done = start_step
     for step in bar:
         batch = training.sampler.draw(s.batch_size, rng)
         batch.cond = batch.cond + s.cond_noise * torch.randn_like(batch.cond)  # global RNG, saved with the state
@@ -60,11 +65,19 @@ def run_loop(training, config: C.GeneratorConfig, tasks: list[str], out_dir: Pat
         sched.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
+        steps_done = step + 1
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if curve is not None and curve.due(step + 1, s.steps):
             points.append(curve.measure(training, step + 1))
         if (step + 1) % s.save_every == 0 and step + 1 < s.steps:
             save_train_state(out_dir, config, tasks, net, opt, sched, rng, losses, step + 1,
                              elapsed + time.perf_counter() - t0, curve=points)
+        if max_time is not None and elapsed + time.perf_counter() - t0 >= max_time and steps_done < s.steps:
+            bar.close()
+            print(f"dnd train: --max-time {max_time:g} s reached at step {steps_done} of {s.steps}; "
+                  "saving the generator as it is", flush=True)
+            if curve is not None and (not points or points[-1]["step"] != steps_done):  # the end point
+                points.append(curve.measure(training, steps_done))
+            break
     elapsed += time.perf_counter() - t0
-    return {"losses": losses, "elapsed": elapsed, "curve": points}
+    return {"losses": losses, "elapsed": elapsed, "curve": points, "steps_done": steps_done}

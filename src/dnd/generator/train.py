@@ -67,13 +67,15 @@ def _check_options(config: C.GeneratorConfig, has_zoo: bool) -> None:
 def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.GeneratorConfig,
                     holdout: tuple[str, ...] = (), tasks: tuple[str, ...] | None = None,
                     base_model: str | None = None, lora: LoraSettings | None = None,
-                    curve_every: int = 100) -> dict:
+                    curve_every: int = 100, max_time: float | None = None) -> dict:
     """Train (or resume) a generator in `out_dir`; returns the saved generator config.
 
     zoo_dir may be None for the functional and contrastive objectives with the shared head:
     then `tasks` (registry names) are required, and `base_model` / `lora` (the generated
     LoRA's shape) default to the default model and LoraSettings(). With a task-loss
-    objective a learning curve (curve.py) is measured every `curve_every` steps."""
+    objective a learning curve (curve.py) is measured every `curve_every` steps. max_time:
+    seconds of training after which it stops early and saves the generator as it is (the
+    saved config's "steps_done" says where; config.train.steps stays the schedule's)."""
     import torch
 
     from dnd.assets import DEFAULT_BASE_MODEL, base_model_identity, load_base_model
@@ -109,7 +111,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
     curve = None
     if training.functional is not None:
         curve = LearningCurve.build(train_tasks, training.functional, s.max_pool, every=curve_every)
-    run = run_loop(training, config, train_tasks, out_dir, curve)
+    run = run_loop(training, config, train_tasks, out_dir, curve, max_time=max_time)
 
     meta, losses = training.meta, run["losses"]
     saved = {
@@ -127,6 +129,7 @@ def train_generator(zoo_dir: str | Path | None, out_dir: str | Path, config: C.G
         "head": config.head_kind,
         "parameters": sum(p.numel() for p in training.net.parameters()),
         "train_time_s": round(run["elapsed"], 1),
+        "steps_done": run["steps_done"],  # < config.train.steps: stopped by max_time
         "final_loss": losses[-1] if losses else None,
     }
     for key in ("desc_dim", "model_dim", "model_blocks"):
