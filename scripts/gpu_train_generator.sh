@@ -25,20 +25,21 @@ if [ -f ~/stage/pools.json.gz ]; then source scripts/gpu_env.sh; fi
 PY=${PY:-python3}
 BACK=${OUT:-results/gpu-generator}   # the device tool's $OUT comes back
 ZOO=runs/zoo-shipped-ref
+OBJECTIVES=${OBJECTIVES:-functional contrastive}
 export ZOO OMP_NUM_THREADS=4 TOKENIZERS_PARALLELISM=false
 mkdir -p "$BACK"
 start=$(date +%s)
 [ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
 $PY -c "from dnd.assets import resolve_base_model; resolve_base_model()"  # convert the GGUF once, before the runs
 pids=()
-for obj in ${OBJECTIVES:-functional contrastive}; do
+for obj in $OBJECTIVES; do
   OBJECTIVE=$obj DEVICE=${DEVICE:-cuda} DND="$PY -m dnd.cli" PY=$PY ITEM_POOL=${ITEM_POOL:-128} STEPS=${STEPS:-2000} \
     MAX_TIME=${MAX_TIME:-360} bash scripts/train_cpu_generator.sh "runs/gpu/$obj" >"$BACK/$obj.log" 2>&1 &
   pids+=($!)
 done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
-for obj in ${OBJECTIVES:-functional contrastive}; do
+for obj in $OBJECTIVES; do
   if [ -f "runs/gpu/$obj/manifest.json" ]; then
     $PY -m dnd.cli.pretrained export "runs/gpu/$obj" --dst "$BACK/$obj" --dtype bf16 --no-task-index --no-check >>"$BACK/$obj.log" 2>&1
     tar -czf "$BACK/$obj.tar.gz" -C "$BACK" "$obj" && rm -rf "${BACK:?}/$obj"  # one file: $OUT returns at most 8

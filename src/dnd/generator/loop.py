@@ -54,7 +54,6 @@ def run_loop(training, config: C.GeneratorConfig, tasks: list[str], out_dir: Pat
     bar = tqdm(range(start_step, s.steps), desc=f"train generator ({s.objective})", initial=start_step,
                total=s.steps)
     t0 = time.perf_counter()
-    steps_done = start_step
     for step in bar:
         batch = training.sampler.draw(s.batch_size, rng)
         batch.cond = batch.cond + s.cond_noise * torch.randn_like(batch.cond)  # global RNG, saved with the state
@@ -65,19 +64,18 @@ def run_loop(training, config: C.GeneratorConfig, tasks: list[str], out_dir: Pat
         sched.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        steps_done = step + 1
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if curve is not None and curve.due(step + 1, s.steps):
             points.append(curve.measure(training, step + 1))
         if (step + 1) % s.save_every == 0 and step + 1 < s.steps:
             save_train_state(out_dir, config, tasks, net, opt, sched, rng, losses, step + 1,
                              elapsed + time.perf_counter() - t0, curve=points)
-        if max_time is not None and elapsed + time.perf_counter() - t0 >= max_time and steps_done < s.steps:
+        if max_time is not None and elapsed + time.perf_counter() - t0 >= max_time and step + 1 < s.steps:
             bar.close()
-            print(f"dnd train: --max-time {max_time:g} s reached at step {steps_done} of {s.steps}; "
+            print(f"dnd train: --max-time {max_time:g} s reached at step {step + 1} of {s.steps}; "
                   "saving the generator as it is", flush=True)
-            if curve is not None and (not points or points[-1]["step"] != steps_done):  # the end point
-                points.append(curve.measure(training, steps_done))
+            if curve is not None and (not points or points[-1]["step"] != step + 1):  # the end point
+                points.append(curve.measure(training, step + 1))
             break
     elapsed += time.perf_counter() - t0
-    return {"losses": losses, "elapsed": elapsed, "curve": points, "steps_done": steps_done}
+    return {"losses": losses, "elapsed": elapsed, "curve": points, "steps_done": len(losses)}  # one loss a step
