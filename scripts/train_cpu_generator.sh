@@ -12,7 +12,8 @@
 # OBJECTIVE (functional; contrastive: the task loss plus a margin over another task's adapter,
 # docs/generator.md, with `dnd train`'s default --contrast-weight / --contrast-margin),
 # DEVICE (cpu), MAX_TIME (seconds of training, then the generator is saved as it is; `dnd
-# train --max-time`), DND (the dnd command; scripts/gpu_train_generator.sh runs this script on a GPU).
+# train --max-time`), DND (the dnd command; scripts/gpu_train_generator.sh runs this script on a GPU),
+# TRAIN_FLAGS (more `dnd train` flags, e.g. "--contrast-detach").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/cpu/top8-both}
@@ -25,4 +26,4 @@ $DND train --objective "${OBJECTIVE:-functional}" --tasks "${TASKS:-wide}" --hea
   --reference "$ZOO/_multitask/wide/adapter" --condition "${CONDITION:-both}" --n-prompts 16 --model-prompts 8 \
   --top-layers "${TOP:-8}" --max-pool 32 --encoder-max-tokens 128 --max-length 128 --batch-size 8 \
   --items-per-task 2 --item-pool "${ITEM_POOL:-0}" --precision bf16 --steps "${STEPS:-2000}" --seed 0 --device "${DEVICE:-cpu}" \
-  ${MAX_TIME:+--max-time "$MAX_TIME"} --out "$OUT"
+  ${MAX_TIME:+--max-time "$MAX_TIME"} ${TRAIN_FLAGS:-} --out "$OUT"

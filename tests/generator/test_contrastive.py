@@ -121,6 +121,23 @@ def test_value_and_gradients_follow_the_formula(parts, tasks):
     assert not torch.allclose(got_grads[key][o], (1 + cw) * plain[key][o], rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize("tasks", [("sst2", "boolq"), ("sst2", "sst2", "boolq")])
+def test_detached_hinge_moves_only_the_own_adapter(parts, tasks):
+    """--contrast-detach: the same value, but the partner's adapter gets no gradient through
+    the hinge. With every hinge active, each condition's gradient is then exactly (1 + cw) x
+    its functional gradient (its own loss counted once more), which the undetached hinge breaks."""
+    fn, layout, items = parts
+    cw, margin = 0.5, 100.0
+    batch = _batch(tasks, items)
+    full, _ = _on_state(Contrastive(fn, 1.0, cw, margin), layout, batch)
+    got, got_grads = _on_state(Contrastive(fn, 1.0, cw, margin, detach=True), layout, batch)
+    _, plain = _on_state(Functional(fn), layout, batch)
+    assert float(got) == pytest.approx(float(full), rel=1e-6)
+    assert any(g.abs().sum() > 0 for g in plain.values())
+    for k, g in plain.items():
+        assert torch.allclose(got_grads[k], (1 + cw) * g, rtol=1e-4, atol=1e-7), k
+
+
 def test_one_task_batch_has_no_contrast_term(parts):
     fn, layout, items = parts
     batch = _batch(("boolq", "boolq"), items)
@@ -145,17 +162,19 @@ def test_dnd_train_contrastive_end_to_end(tiny_model, tmp_path):
             "--base-model", tiny_model, "--rank", "4", "--alpha", "8", "--n-prompts", "8",
             "--hidden-channels", "8", "--head-width", "8", "--steps", "2", "--batch-size", "4",
             "--max-pool", "16", "--items-per-task", "2", "--max-length", "48",
-            "--contrast-weight", "0.5", "--contrast-margin", "0.2"]
+            "--contrast-weight", "0.5", "--contrast-margin", "0.2", "--contrast-detach"]
     out = tmp_path / "gen"
     assert dnd_main([*argv, "--out", str(out)]) == 0
     saved = read_json(out / C.CONFIG)
     assert saved["objective"] == "contrastive" and saved["zoo"] is None
     assert saved["config"]["train"]["contrast_weight"] == 0.5 and saved["config"]["train"]["contrast_margin"] == 0.2
+    assert saved["config"]["train"]["contrast_detach"] is True
     gen = Generator.from_pretrained(out)
     assert gen.config.train.objective == "contrastive" and gen.config.train.contrast_margin == 0.2
     state = gen.generate([it.prompt for it in load_pools("sst2")[1][:8]])
     assert state and all(torch.isfinite(v).all() for v in state.values())
 
+    # at step 0 detaching changes no value: the first loss is the undetached one's
     config = config_from_args(build_parser().parse_args([*argv, "--out", "x", "--objective", "functional"]))
     train_generator(None, tmp_path / "func", config, tasks=("sst2", "boolq"), base_model=tiny_model, lora=LORA)
     extra = read_json(out / C.LOSSES)[0] - read_json(tmp_path / "func" / C.LOSSES)[0]

@@ -68,6 +68,9 @@ def register(sub) -> None:
     g.add_argument("--hybrid-weight", type=nonneg_float, default=1.0, help="weight of the functional term in hybrid")
     g.add_argument("--contrast-weight", type=nonneg_float, default=1.0, help="contrastive: weight of the hinge term")
     g.add_argument("--contrast-margin", type=nonneg_float, default=0.1, help="contrastive: the hinge margin (nats)")
+    g.add_argument("--contrast-detach", action="store_true",
+                   help="contrastive: no gradient into the other task's adapter through the hinge (only the "
+                        "condition's own adapter is moved to beat it)")
     g.add_argument("--max-pool", type=positive_int, default=512,
                    help="train-pool prompts per task that conditions are sampled from (each is encoded once)")
     g.add_argument("--items-per-task", type=positive_int, default=4,
@@ -127,6 +130,7 @@ def config_from_args(args):
                              hybrid_weight=getattr(args, "hybrid_weight", 1.0),
                              contrast_weight=getattr(args, "contrast_weight", 1.0),
                              contrast_margin=getattr(args, "contrast_margin", 0.1),
+                             contrast_detach=getattr(args, "contrast_detach", False),
                              items_per_task=getattr(args, "items_per_task", 4),
                              max_pool=getattr(args, "max_pool", 512),
                              item_pool=getattr(args, "item_pool", 0),

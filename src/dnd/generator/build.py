@@ -215,7 +215,7 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
     if use_func:
         examples = {t: functional.encode(items) for t, items in _labeled_items(s, tasks, items_of).items()}
         if s.objective == "contrastive":
-            objectives.append(Contrastive(functional, 1.0, s.contrast_weight, s.contrast_margin))
+            objectives.append(Contrastive(functional, 1.0, s.contrast_weight, s.contrast_margin, s.contrast_detach))
         else:
             objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
 

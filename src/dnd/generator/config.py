@@ -85,6 +85,7 @@ class GenTrainSettings:
     hybrid_weight: float = 1.0  # weight of the functional term in "hybrid"
     contrast_weight: float = 1.0  # "contrastive": weight of its hinge (objectives/contrastive.py)
     contrast_margin: float = 0.1  # and its margin (nats: the loss is a mean cross-entropy)
+    contrast_detach: bool = False  # the hinge moves only the condition's own adapter, not its partner's
     items_per_task: int = 4  # labeled items per condition for the functional loss
     # labeled items per task kept apart from the condition prompts (the train pool after the
     # first max_pool prompts and the learning curve's held-out items); 0: drawn from the
@@ -95,7 +96,7 @@ class GenTrainSettings:
     precision: str = "fp32"  # base model in the functional loss: "fp32" or "bf16" (dnd.lora.train)
 
     NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision", "item_pool",
-           "contrast_weight", "contrast_margin")
+           "contrast_weight", "contrast_margin", "contrast_detach")
 
     def to_json(self) -> dict:
         return _drop_defaults(asdict(self), GenTrainSettings, self.NEW)

@@ -16,6 +16,12 @@ A condition whose batch holds no other task contributes L_own alone. The hinge p
 gradient into both adapters: b's down on its items, b''s up on them. A shared adapter gives
 L_own = L_other, so it pays contrast_weight * margin per condition.
 
+detach (`dnd train --contrast-detach`): L_other is computed without gradient, so the hinge
+moves only b's own adapter. Without it, the hinge can also be met by making b''s adapter worse
+on b's items (adapters that differ by what each breaks elsewhere, not by what each does well
+on its own task); detached, the only way to pay the margin is to beat the partner on one's
+own items. It also skips the partner's backward pass (about 1.5x the functional step, not 2x).
+
 Cost: each condition runs its items twice through the base model (its own adapter and the
 other's), about 2x the functional objective's step; both of a condition's base-model graphs
 are held until its loss is backpropagated into the leaf copies (functional.per_condition_term),
@@ -39,10 +45,13 @@ def contrast_of(tasks: list[str], b: int) -> int | None:
 
 class Contrastive:
     """loss_fn(state, examples) -> scalar: FunctionalLoss or CachedLowerLoss; weight: of the
-    whole objective; contrast_weight, margin: of the hinge (module docstring)."""
+    whole objective; contrast_weight, margin: of the hinge; detach: no gradient into the
+    partner's adapter through the hinge (module docstring)."""
 
-    def __init__(self, loss_fn, weight: float = 1.0, contrast_weight: float = 1.0, margin: float = 0.1):
+    def __init__(self, loss_fn, weight: float = 1.0, contrast_weight: float = 1.0, margin: float = 0.1,
+                 detach: bool = False):
         self.fn, self.weight, self.contrast_weight, self.margin = loss_fn, weight, contrast_weight, margin
+        self.detach = detach
 
     def loss(self, out, batch) -> Term:
         def loss_of(leaves: dict[str, torch.Tensor], b: int) -> torch.Tensor:
@@ -51,7 +60,8 @@ class Contrastive:
             other = contrast_of(batch.tasks, b)
             if other is None:
                 return own
-            against = self.fn(condition_state(leaves, other), items)  # another task's adapter on b's items
+            with torch.set_grad_enabled(not self.detach):  # another task's adapter on b's items
+                against = self.fn(condition_state(leaves, other), items)
             return own + self.contrast_weight * torch.relu(self.margin + own - against)
 
         return per_condition_term(out.state(), len(batch.examples), self.weight, loss_of)
