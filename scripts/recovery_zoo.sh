@@ -12,10 +12,5 @@ cd "$(dirname "$0")/.."
 ZOO=${1:-runs/zoo-recovery}
 N=${2:-20}
 PY=${PY:-.venv/bin/python}
-TASKS=$($PY -c "
-from dnd.evaluation.recovery import seen_tasks
-from dnd.tasks.registry import load_pools, pick_tasks
-wide = pick_tasks('wide', None)
-picked = [t for t in seen_tasks(wide, set(wide)) if all(it.choices for it in load_pools(t)[1][:100])]
-print(','.join(picked[:$N]))")
+TASKS=$($PY scripts/recovery_tasks.py "$N")
 bash scripts/task_zoo.sh "$ZOO" "$TASKS"
