@@ -14,6 +14,9 @@ train-pool items of `wide` tasks:
     top K cached    bf16, a delta on the top K layers only, the layers below run once per
                     item and cached (objectives/cached_lower.py); also the one-off cost of
                     the cache per item
+    top K grouped   the same, every condition's items in ONE forward pass, each row through
+                    its own condition's adapter (CachedLowerLoss.grouped, row_lora.py): what
+                    the objectives run when the loss is cached
     ... at --max-length 64 and 128 (shorter items)
 
 Prints seconds per step (median of --repeats) and the speed-up over fp32 full.
@@ -46,6 +49,18 @@ def step_time(loss, state: dict, groups: list, repeats: int) -> float:
     return statistics.median(times[1:])
 
 
+def grouped_step_time(loss, state: dict, groups: list, repeats: int) -> float:
+    """Median seconds of the grouped step: all conditions' items in one forward + backward."""
+    batched = {k: v[None].expand(len(groups), *v.shape) for k, v in state.items() if k in loss.names}
+    times = []
+    for _ in range(repeats + 1):
+        t = time.perf_counter()
+        leaves = {k: v.clone().requires_grad_() for k, v in batched.items()}
+        loss.grouped(leaves, list(enumerate(groups))).mean().backward()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[1:])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--conditions", type=int, default=8)
@@ -54,6 +69,9 @@ def main() -> None:
     ap.add_argument("--top-layers", default="2,4,8")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-fp32", action="store_true")
+    ap.add_argument("--skip-full", action="store_true", help="only the top-K variants")
+    ap.add_argument("--top-precision", choices=("bf16", "fp32"), default="bf16",
+                    help="frozen weights of the top-K variants (fp32 where the CPU lacks native bf16)")
     args = ap.parse_args()
 
     import os
@@ -74,8 +92,9 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     base = None
     for max_length in (int(x) for x in args.max_length.split(",")):
-        variants = [] if args.skip_fp32 else [("fp32 full", "fp32", 0)]
-        variants += [("bf16 full", "bf16", 0)] + [(f"top {k} cached", "bf16", int(k)) for k in args.top_layers.split(",")]
+        variants = [] if args.skip_fp32 or args.skip_full else [("fp32 full", "fp32", 0)]
+        variants += [] if args.skip_full else [("bf16 full", "bf16", 0)]
+        variants += [(f"top {k} {args.top_precision}", args.top_precision, int(k)) for k in args.top_layers.split(",")]
         for name, precision, top in variants:
             model, tok = load_base_model()  # a fresh copy: each loss wraps the model in its own LoRA
             layout = LoraLayout.from_base_model(model, lora)
@@ -99,6 +118,10 @@ def main() -> None:
             tokens = sum(len(ids) for g in groups for ids, *_ in g)
             print(f"max_length {max_length:4d}  {name:14s} {seconds:6.2f} s/step, {tokens} tokens{speed}{extra}",
                   flush=True)
+            if top:
+                seconds = grouped_step_time(loss, state, groups, args.repeats)
+                speed = f" ({base / seconds:.1f}x fp32 full at the first length)" if base else ""
+                print(f"max_length {max_length:4d}  {f'{name} grouped':14s} {seconds:6.2f} s/step{speed}", flush=True)
 
 
 def _encode(tok, item, max_length):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from dnd.generator.condition import bf16_is_fast
+from dnd.lora.attach import bf16_is_fast
 from dnd.generator.generate import Generator
 from dnd.tasks.registry import load_pools
 

@@ -17,7 +17,7 @@
 # The benchmark rungs use ZOO when given, else BENCH_ZOO (default runs/zoo-shipped-ref, the
 # shipped generator's multi-task LoRA alone, built when missing); methods as in
 # scripts/unseen_benchmark.sh. RUNGS=diversity,recovery,near,far picks rungs (the summary
-# always runs). LIMIT items a task (100), bf16 scoring, JOBS one-thread processes (2).
+# always runs). LIMIT items a task (100), PRECISION scoring (bf16), JOBS one-thread processes (2).
 # SEED=results: the committed benchmark's pieces (results/work/SUITE/cache: base, calibrated
 # base and multi-task rows of the same items, zoo and precision) are copied in first (never
 # over a piece already there), so only the candidate's methods are scored. Only with the
@@ -28,6 +28,7 @@ NAME=${2:?usage: generator_ladder.sh GEN_DIR NAME [ZOO]}
 ZOO=${3:-}
 OUT=${OUT:-results/ladder}
 LIMIT=${LIMIT:-100}
+PRECISION=${PRECISION:-bf16}  # of the base model while scoring: the committed results are bf16; fp32 on a CPU without native bf16
 JOBS=${JOBS:-2}
 DEVICE=${DEVICE:-cpu}
 RUNGS=${RUNGS:-diversity,recovery,near,far}
@@ -49,7 +50,7 @@ if has diversity; then
   $DND diagnose diversity "${D[@]}" --suite wide_val ${DIVERSITY_TASKS:+--max-tasks "$DIVERSITY_TASKS"} --device "$DEVICE"
 fi
 if has recovery && [ -n "$ZOO" ]; then
-  $DND diagnose recovery "${D[@]}" --zoo "$ZOO" --tasks "$RECOVERY_TASKS" --limit "$LIMIT" --precision bf16 \
+  $DND diagnose recovery "${D[@]}" --zoo "$ZOO" --tasks "$RECOVERY_TASKS" --limit "$LIMIT" --precision "$PRECISION" \
     --device "$DEVICE"
 fi
 
@@ -76,7 +77,7 @@ seed() {  # seed SUITE: the committed pieces of SUITE, where there are some
 run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes sharing the suite's tasks, then the report
   local suite=$1 max=$2; shift 2
   local common=(--suite "$suite" --max-tasks "$max" --zoo "$BENCH_ZOO" --out "$BENCH_OUT" --limit "$LIMIT"
-                --precision bf16 --device "$DEVICE" --methods "$METHODS" --generator "$NAME=$GEN" "${NEAR_FLAGS[@]}" "$@")
+                --precision "$PRECISION" --device "$DEVICE" --methods "$METHODS" --generator "$NAME=$GEN" "${NEAR_FLAGS[@]}" "$@")
   mapfile -t tasks < <($PY -c "from dnd.tasks.registry import pick_tasks; print('\n'.join(pick_tasks('$suite', $max)))")
   local pids=()
   for ((j = 0; j < JOBS; j++)); do  # each process starts at its own offset; a task being scored is locked

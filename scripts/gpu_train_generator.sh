@@ -18,7 +18,9 @@
 # the BIG-bench cache), as $OUT/<objective>.tar.gz (~15 MB), and its log. Here: unpack each
 # into runs/gpu/ and evaluate it (docs/generator.md).
 # Env: OBJECTIVES ("functional contrastive"), STEPS (2000), MAX_TIME (360), ITEM_POOL (128),
-# DEVICE (cuda; cpu for a dry run here with PY=.venv/bin/python TASKS=a,b STEPS=2).
+# DEVICE (cuda; cpu for a dry run here with PY=.venv/bin/python TASKS=a,b STEPS=2), ONE_PASS (1:
+# `dnd train --one-pass`, every condition's items in one forward pass, after a 2-step check on
+# two tasks that falls back to one call per condition if it fails; 0: never), TRAIN_FLAGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f ~/stage/pools.json.gz ]; then source scripts/gpu_env.sh; fi
@@ -31,10 +33,22 @@ mkdir -p "$BACK"
 start=$(date +%s)
 [ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
 $PY -c "from dnd.assets import resolve_base_model; resolve_base_model()"  # convert the GGUF once, before the runs
+FLAGS=${TRAIN_FLAGS:-}
+if [ "${ONE_PASS:-1}" = 1 ]; then  # never tried on a GPU before: a failure must not cost the loan
+  if OBJECTIVE=contrastive DEVICE=${DEVICE:-cuda} DND="$PY -m dnd.cli" PY=$PY TASKS=arc_e,boolq ITEM_POOL=4 STEPS=2 \
+      TOP=${TOP:-8} PRECISION=${PRECISION:-bf16} TRAIN_FLAGS="$FLAGS --one-pass" \
+      bash scripts/train_cpu_generator.sh runs/gpu/one-pass-check >"$BACK/one-pass-check.log" 2>&1; then
+    FLAGS="$FLAGS --one-pass"
+    echo "gpu_train_generator: one-pass check passed"
+  else
+    echo "gpu_train_generator: one-pass check failed ($BACK/one-pass-check.log): one call per condition"
+  fi
+fi
 pids=()
 for obj in $OBJECTIVES; do
   OBJECTIVE=$obj DEVICE=${DEVICE:-cuda} DND="$PY -m dnd.cli" PY=$PY ITEM_POOL=${ITEM_POOL:-128} STEPS=${STEPS:-2000} \
-    MAX_TIME=${MAX_TIME:-360} bash scripts/train_cpu_generator.sh "runs/gpu/$obj" >"$BACK/$obj.log" 2>&1 &
+    MAX_TIME=${MAX_TIME:-360} PRECISION=${PRECISION:-bf16} TRAIN_FLAGS="$FLAGS" \
+    bash scripts/train_cpu_generator.sh "runs/gpu/$obj" >"$BACK/$obj.log" 2>&1 &
   pids+=($!)
 done
 failed=0

@@ -13,7 +13,8 @@
 # docs/generator.md, with `dnd train`'s default --contrast-weight / --contrast-margin),
 # DEVICE (cpu), MAX_TIME (seconds of training, then the generator is saved as it is; `dnd
 # train --max-time`), DND (the dnd command; scripts/gpu_train_generator.sh runs this script on a GPU),
-# TRAIN_FLAGS (more `dnd train` flags, e.g. "--contrast-detach").
+# TRAIN_FLAGS (more `dnd train` flags, e.g. "--contrast-detach"; "--one-pass" on a GPU), PRECISION (auto: bf16
+# where the CPU computes it natively, else fp32; the committed CPU runs before 2026-12-07 were bf16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/cpu/top8-both}
@@ -25,5 +26,5 @@ DND=${DND:-.venv/bin/dnd}
 $DND train --objective "${OBJECTIVE:-functional}" --tasks "${TASKS:-wide}" --head shared --no-descriptions \
   --reference "$ZOO/_multitask/wide/adapter" --condition "${CONDITION:-both}" --n-prompts 16 --model-prompts 8 \
   --top-layers "${TOP:-8}" --max-pool 32 --encoder-max-tokens 128 --max-length 128 --batch-size 8 \
-  --items-per-task 2 --item-pool "${ITEM_POOL:-0}" --precision bf16 --steps "${STEPS:-2000}" --seed 0 --device "${DEVICE:-cpu}" \
+  --items-per-task 2 --item-pool "${ITEM_POOL:-0}" --precision "${PRECISION:-auto}" --steps "${STEPS:-2000}" --seed 0 --device "${DEVICE:-cpu}" \
   ${MAX_TIME:+--max-time "$MAX_TIME"} ${TRAIN_FLAGS:-} --out "$OUT"

@@ -4,7 +4,7 @@
 #   validate  the 12 wide_val tasks (held out of `wide`, not BIG-bench): where model choices are made
 #   unseen    the 30 BIG-bench tasks of the unseen suite (evaluation only)
 #   all       validate, then unseen
-# LIMIT eval-pool items per task (default 100), bf16 scoring. Methods: base, calibrated base
+# LIMIT eval-pool items per task (default 100), PRECISION scoring (default bf16). Methods: base, calibrated base
 # (batch and domain rules), the multi-task LoRA (plain and calibrated), every generator (plain
 # and calibrated), the shuffled-condition control; nearest, average and training LoRAs too when
 # the zoo holds every `wide` task's LoRA, the nearest LoRA alone when it holds those
@@ -20,6 +20,7 @@ WHICH=${1:-all}
 ZOO=${ZOO:-runs/zoo-shipped-ref}
 GENS=${GENS:-runs/unseen/generators}
 LIMIT=${LIMIT:-100}
+PRECISION=${PRECISION:-bf16}  # of the base model while scoring: the committed results are bf16; fp32 on a CPU without native bf16
 JOBS=${JOBS:-2}
 OUT=${OUT:-results}
 DEVICE=${DEVICE:-cpu}
@@ -50,14 +51,14 @@ run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes over the suite's ta
     local mine=("${tasks[@]:start}" "${tasks[@]:0:start}")
     local list; list=$(IFS=,; echo "${mine[*]}")
     $DND benchmark --suite "$suite" --max-tasks "$max" --tasks "$list" --zoo "$ZOO" --out "$OUT" \
-      --limit "$LIMIT" --precision bf16 --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" \
+      --limit "$LIMIT" --precision "$PRECISION" --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" \
       "${GEN_FLAGS[@]}" "${NEAR_FLAGS[@]}" "$@" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
   # one more pass over every task (all cached by now) writes the report with the whole command
   $DND benchmark --suite "$suite" --max-tasks "$max" --zoo "$ZOO" --out "$OUT" --limit "$LIMIT" \
-    --precision bf16 --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" "${GEN_FLAGS[@]}" "${NEAR_FLAGS[@]}" "$@"
+    --precision "$PRECISION" --device "$DEVICE" --protocol "$PROTOCOL" --methods "$METHODS" "${GEN_FLAGS[@]}" "${NEAR_FLAGS[@]}" "$@"
 }
 
 rule() {  # the calibration rule chosen on wide_val

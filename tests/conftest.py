@@ -1,5 +1,6 @@
 """Shared fixtures: tiny random causal LMs built in-process (with the real default
-tokenizer, so chat formatting is the real one) and a tiny zoo built from them."""
+tokenizer, so chat formatting is the real one), a tiny zoo built from them, and a synthetic
+BIG-bench cache for the `unseen` suite (bigbench_toy.py: the real archive left PyPI)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,26 @@ def make_tiny_model(path: Path, seed: int = 0, layers: int = 2) -> Path:
     LlamaForCausalLM(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def toy_bigbench(tmp_path_factory) -> Path:
+    """Every test reads the unseen suite from a toy BIG-bench cache, written by the real
+    fetch code from bigbench_toy's archive, in a folder of its own ($DND_BIGBENCH)."""
+    from bigbench_toy import write_toy_tarball
+
+    from dnd.tasks import bigbench_cache, bigbench_fetch, builders_bigbench, registry
+
+    root = tmp_path_factory.mktemp("bigbench")
+    tarball = root / "bigbench-1.0.0.tar.gz"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bigbench_fetch, "SDIST_SHA256", write_toy_tarball(tarball))
+        mp.setenv(bigbench_cache.BIGBENCH_ENV, str(root / "cache"))
+        bigbench_fetch.fetch(builders_bigbench.required_files(), tarball=tarball)
+    os.environ[bigbench_cache.BIGBENCH_ENV] = str(root / "cache")
+    for module in (bigbench_cache, builders_bigbench, registry):
+        module.clear_caches()
+    return root / "cache"
 
 
 @pytest.fixture(scope="session")

@@ -151,6 +151,8 @@ def _flag_cases():
          ["--batch-size"]),
         ("train-max-time-0", lambda w: ["train", "--zoo", w.zoo, "--out", w.tmp / "g", "--max-time", "0"],
          ["--max-time"]),
+        ("train-one-pass-without-top-layers", lambda w: ["train", "--zoo", w.zoo, "--out", w.tmp / "g", "--one-pass"],
+         ["--one-pass", "--top-layers"]),
         ("eval-limit-0", lambda w: ["eval", "--task-file", w.labeled, "--limit", "0"], ["--limit"]),
         ("eval-shots-negative", lambda w: ["eval", "--task", "sst2", "--shots", "-2"], ["--shots"]),
         ("generate-seed-negative", lambda w: w.generate(w.gen, "--seed", "-1"), ["--seed"]),

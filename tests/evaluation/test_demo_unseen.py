@@ -121,3 +121,12 @@ def test_demo_cli_refuses_flags_of_the_other_path(capsys):
     assert "--precision" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["demo", "--limit", "0"])
+
+
+def test_demo_falls_back_to_wide_val_without_the_bigbench_cache(tmp_path, monkeypatch):
+    from dnd.evaluation.demo_unseen import demo_tasks
+    from dnd.tasks.registry import pick_tasks
+
+    assert demo_tasks() == pick_tasks("unseen", 3)  # the session's (toy) BIG-bench cache is complete
+    monkeypatch.setenv("DND_BIGBENCH", str(tmp_path / "absent"))
+    assert demo_tasks() == pick_tasks("wide_val", 3) and not set(demo_tasks()) & set(pick_tasks("unseen", 3))

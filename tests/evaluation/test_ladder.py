@@ -43,8 +43,9 @@ def test_summary_marks_each_rung(tmp_path):
     write_json(d / "recovery.json", rec)
     write_json(d / "wide_val.json", benchmark([1] * 10))  # far ahead of every baseline and of its control
     write_json(d / "unseen.json", benchmark([0] * 5 + [1] * 5))  # level with base: the targets are missed
-    write_json(gen / "learning_curve.json", [{"step": 10 * i, "heldout_loss": 2.0 - 0.05 * i + (0.3 if i > 20 else 0)}
-                                             for i in range(25)])
+    curve = [{"step": 10 * i, "heldout_loss": 2.0 - 0.05 * i + (0.3 if i > 20 else 0)} for i in range(25)]
+    curve[-1]["heldout_loss_shuffled"] = 1.3  # the shuffled control, where the loop measured it
+    write_json(gen / "learning_curve.json", curve)
     write_json(gen / "losses.json", [1.0] * 10 + [0.5] * 10)
     md = summarize(d, gen, "cand")
     table = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in md.splitlines()
@@ -57,7 +58,8 @@ def test_summary_marks_each_rung(tmp_path):
     assert table["far-unseen (unseen)"][2] == "**missed**" and "vs multi-task LoRA -10.0" in table["far-unseen (unseen)"][0]
     # +10 over its control on every task, but an item draw can tie: the interval reaches 0, the control target is missed
     assert table["far-unseen (unseen)"][3] == "+10.0 points (+0.0 to +23.3; 3/0/0): **missed**"
-    assert "| 240 | 1.1000 |" in md and "lowest 1.0000 at step 200" in md  # 10 of 25 points, the last one kept
+    assert "| 240 | 1.1000 | 1.3000 | +0.2000 |" in md and "lowest 1.0000 at step 200" in md  # 10 of 25, the last kept
+    assert "| 0 | 2.0000 | - | - |" in md
     assert "first tenth 1.0000, last tenth 0.5000" in md
 
 

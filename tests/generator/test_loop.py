@@ -18,11 +18,14 @@ def losses(tiny_zoo, tmp_path_factory):
 @pytest.mark.parametrize("name", sorted(golden_configs()))
 def test_losses_match_golden(losses, name):
     """Every objective and head, a few seeded steps: equal to 1e-6 (relative; the golden
-    values agree to ~1e-7 between one and two threads)."""
+    values agree to ~1e-7 between one and two threads). bf16 runs: 1e-4, because bf16
+    matmuls round differently by CPU kind (the golden values come from an AVX-512 BF16
+    machine; an AVX2-only one, whose torch emulates bf16, differs by ~1e-5 at step 4)."""
     got, want = losses[name], GOLDEN_LOSSES[name]
+    tol = 1e-4 if name.endswith("bf16") else 1e-6
     assert len(got) == STEPS
     for a, b in zip(got, want):
-        assert abs(a - b) <= 1e-6 * max(1.0, abs(b)), (name, got, want)
+        assert abs(a - b) <= tol * max(1.0, abs(b)), (name, got, want)
 
 
 def test_functional_run_writes_its_learning_curve(tiny_zoo, tmp_path):
@@ -39,6 +42,12 @@ def test_functional_run_writes_its_learning_curve(tiny_zoo, tmp_path):
     assert set(curve[0]["per_task"]) == {"sst2", "boolq"}
     assert all(p["heldout_loss"] > 0 for p in curve)
     assert C.CURVE in read_json(tmp_path / "gen" / C.MANIFEST)
+    # the shuffled control: each task's items under the other task's adapter. At step 0 every
+    # condition writes the reference alone (zero delta): the same adapter, the same loss
+    assert curve[0]["per_task_shuffled"] == pytest.approx(curve[0]["per_task"], rel=1e-6)
+    last = curve[-1]
+    assert last["per_task_shuffled"]["sst2"] != pytest.approx(last["per_task"]["sst2"], rel=1e-6)
+    assert last["heldout_loss_shuffled"] == pytest.approx(sum(last["per_task_shuffled"].values()) / 2)
 
 
 def test_max_time_stops_early_and_saves_the_generator(tiny_zoo, tmp_path):

@@ -73,3 +73,36 @@ def test_left_collate_puts_answers_last_with_positions(tiny_model):
     labels, attn = batch["labels"], batch["attention_mask"]
     assert (labels[:, -1] != IGNORE).all()  # every row ends in its answer's last token
     assert (batch["position_ids"][attn.bool()].min() == 0) and (batch["position_ids"][:, -1] == attn.sum(-1) - 1).all()
+
+
+def test_answer_token_losses_are_the_mean_loss_per_token(tiny_model):
+    from dnd.lora.train import answer_token_losses
+
+    model, tok = load_base_model(tiny_model)
+    peft_model = attach_lora(model, LoraSettings(r=4, lora_alpha=8)).eval()
+    batch = collate(_examples(tok), tok.pad_token_id, left=True)
+    losses, mask = answer_token_losses(peft_model, batch)
+    assert losses.shape == mask.shape and mask.sum() == (batch["labels"] != IGNORE).sum()
+    assert (losses[~mask] == 0).all() and (losses[mask] > 0).all()
+    assert torch.allclose(losses[mask].mean(), answer_only_loss(peft_model, batch), rtol=1e-6)
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch, capsys, tiny_model):
+    import pytest
+
+    from dnd.lora import attach
+
+    for native, want in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(attach, "bf16_is_fast", lambda device, native=native: native)
+        assert attach.resolve_precision("auto", "cpu") == want
+        assert attach.resolve_precision("bf16", "cpu") == "bf16" and attach.resolve_precision("fp32") == "fp32"
+    assert attach.resolve_precision("auto", "cuda") == "fp32"  # fp32 weights under bf16 autocast there
+    with pytest.raises(ValueError, match="fp8"):
+        attach.resolve_precision("fp8")
+    # bf16 asked for on a CPU without it: honoured, with one warning per process
+    attach._warn_slow_bf16.cache_clear()
+    model, _ = load_base_model(tiny_model)
+    for _ in range(2):
+        prepare_precision(attach_lora(model, LoraSettings(r=4, lora_alpha=8)), "bf16")
+    err = capsys.readouterr().err
+    assert err.count("no native bf16") == 1 and "--precision fp32" in err

@@ -114,6 +114,7 @@ def toy_cache(tmp_path, monkeypatch):
     tarball = tmp_path / "bigbench-1.0.0.tar.gz"
     monkeypatch.setattr(fetch_mod, "SDIST_SHA256", _toy_tarball(tarball, TOY))
     monkeypatch.setenv("DND_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(cache_mod.BIGBENCH_ENV)  # the session's toy cache (conftest.py) stays untouched
     cache_mod.clear_caches()
     assert "written" in fetch_mod.fetch(list(TOY), tarball=tarball)
     yield tmp_path / "cache" / "bigbench", tarball
@@ -179,7 +180,7 @@ def test_corrupt_cache_gives_one_line_error(toy_cache):
 
 
 def test_missing_cache_is_a_one_line_cli_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DND_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv(cache_mod.BIGBENCH_ENV, str(tmp_path / "empty"))
     registry.clear_caches()
     cache_mod.clear_caches()
     try:
@@ -193,7 +194,7 @@ def test_missing_cache_is_a_one_line_cli_error(tmp_path, monkeypatch, capsys):
 
 
 def test_fetch_command_reports_errors_on_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DND_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(cache_mod.BIGBENCH_ENV, str(tmp_path / "cache" / "bigbench"))
     assert fetch_mod.main(["--tarball", str(tmp_path / "nope.tar.gz")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nope.tar.gz: no such file" in err

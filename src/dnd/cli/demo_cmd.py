@@ -30,7 +30,8 @@ def register(sub) -> None:
     p.add_argument("--generator", default=None, metavar="GEN_DIR",
                    help="a trained generator instead of the shipped one")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
-                   help="base model weights while scoring (default bf16, as results/unseen.md)")
+                   help="base model weights while scoring (default: bf16, as results/unseen.md, where the CPU computes "
+                        "it natively; else fp32, whose figures can differ from the committed ones by an item or so)")
     p.add_argument("--from-scratch", action="store_true",
                    help="build a small zoo and train a generator first (the old demo)")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="with --from-scratch: the base model")
@@ -38,13 +39,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from dnd.lora.attach import resolve_precision  # lazy: torch
+
     if not args.from_scratch:
         from dnd.evaluation.demo_unseen import UnseenDemoSettings, run_unseen_demo
 
         if args.base_model != DEFAULT_BASE_MODEL:
             raise DndError("--base-model: only with --from-scratch (the demo uses the generator's own base model)")
         run_unseen_demo(UnseenDemoSettings(out=args.out, generator=args.generator, limit=args.limit or 100,
-                                           precision=args.precision or "bf16"))
+                                           precision=args.precision or resolve_precision("auto")))
         return 0
     from dnd.evaluation.demo import DemoSettings, run_demo
 

@@ -81,8 +81,13 @@ def register(sub) -> None:
                         "(0: drawn from the condition pool, disjoint from each condition's prompts)")
     g.add_argument("--max-length", type=positive_int, default=256,
                    help="tokens per labeled item in the functional loss (and per prompt the base model reads)")
-    g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="base model precision in the functional loss")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32",
+                   help="base model precision in the functional loss (auto: bf16 where the CPU computes it "
+                        "natively, else fp32; the config records the resolved one)")
+    g.add_argument("--one-pass", action="store_true",
+                   help="with --top-layers: every condition's items in one forward pass, each row through its own "
+                        "adapter (same values; faster where per-call overhead dominates, e.g. a GPU; slower on a "
+                        "compute-bound CPU: benchmarks/bench_functional_step.py)")
     g.add_argument("--head", choices=("shared", "basis", "conv"), default="shared",
                    help="shared: one compact head for every layer and module (residual, reads descriptions); "
                         "basis / conv: token outputs (--n-basis)")
@@ -110,6 +115,7 @@ def parse_list(value: str) -> tuple[str, ...]:
 def config_from_args(args):
     from dnd.generator.condition import ConditionSettings
     from dnd.generator.config import DecoderSettings, GeneratorConfig, GenTrainSettings, HeadSettings
+    from dnd.lora.attach import resolve_precision
 
     for flag in ("n_prompts", "steps", "batch_size"):
         if getattr(args, flag) < 1:
@@ -135,7 +141,8 @@ def config_from_args(args):
                              max_pool=getattr(args, "max_pool", 512),
                              item_pool=getattr(args, "item_pool", 0),
                              max_length=getattr(args, "max_length", 256),
-                             precision=getattr(args, "precision", "fp32"))
+                             precision=resolve_precision(getattr(args, "precision", "fp32"), args.device),
+                             one_pass=getattr(args, "one_pass", False))
     try:
         layers = tuple(int(x) for x in parse_list(getattr(args, "model_layers", "")))
     except ValueError:
@@ -153,6 +160,8 @@ def config_from_args(args):
             reference = "zoo-mean" if getattr(args, "zoo", None) else "none"
     elif getattr(args, "reference", "auto") not in ("auto", "none"):
         raise DndError(f"--reference {args.reference}: only the shared head (--head shared) is residual")
+    if train.one_pass and not (head and head.top_layers):
+        raise DndError("--one-pass: only with --top-layers N (the cached-lower-layers functional loss)")
     return GeneratorConfig(condition=condition, decoder=decoder, train=train, chunk=args.chunk,
                            head=head, reference=reference)
 

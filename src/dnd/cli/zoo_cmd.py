@@ -34,7 +34,8 @@ def register(sub) -> None:
                    help="with --multitask: train for this many times --steps")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="bf16: frozen base weights in bf16, answer-only logits, length-grouped batches "
-                        "(benchmarks/bench_lora_precision.py); auto: bf16 on CPU, fp32 (with bf16 autocast) on CUDA")
+                        "(benchmarks/bench_lora_precision.py); auto: bf16 on a CPU with native bf16 (AVX-512 / AMX), else fp32 "
+                        "(on CUDA with bf16 autocast)")
     p.add_argument("--eval-n", type=nonneg_int, default=0,
                    help="score the base model and each task's LoRA (fp32, log-likelihood or generation) on this "
                         "many eval-pool items after training, for the zoo report (0: skip)")
@@ -53,6 +54,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from dnd.lora.attach import resolve_precision  # lazy: torch
+
     if args.list:
         return _list(args.list, args.json, args.markdown)
     if args.plot:
@@ -75,7 +78,7 @@ def run(args) -> int:
     check_output(args.out, "--out", "zoo")  # before any training: a file, another artifact, unwritable
     lora = LoraSettings(r=args.rank, lora_alpha=args.alpha,
                         target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()))
-    precision = args.precision if args.precision != "auto" else ("bf16" if args.device == "cpu" else "fp32")
+    precision = resolve_precision(args.precision, args.device)
     train = TrainSettings(lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                           seed=args.seed, device=args.device, precision=precision)
     settings = with_device_defaults(

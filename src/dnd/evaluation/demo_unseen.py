@@ -38,6 +38,8 @@ from dnd.generator import config as C
 from dnd.generator.generate import GENERATION_INFO
 from dnd.generator.pretrained import resolve
 from dnd.lora.io import read_adapter
+from dnd.tasks.bigbench_cache import is_cached
+from dnd.tasks.builders_bigbench import required_files
 from dnd.lora.settings import LoraSettings
 from dnd.lora.swap import AdapterModel
 from dnd.tasks.items import Item
@@ -50,8 +52,15 @@ RULE, SEED = "batch", 0  # the benchmark's calibration of the committed run (and
 def demo_tasks(n: int = 3) -> list[str]:
     """The rule: the unseen benchmark's first `n` tasks (`pick_tasks`: round-robin over the
     domains in suite order), i.e. the first task of each of the first `n` domains of suite
-    `unseen`. Fixed by the suite alone, never by results."""
-    return pick_tasks("unseen", n)
+    `unseen`. Fixed by the suite alone, never by results. Where the BIG-bench data cannot be
+    had (its sdist left PyPI: dnd.tasks.bigbench_fetch), the same rule on suite `wide_val`:
+    tasks held out of the generator's training, though used to choose it."""
+    return pick_tasks(demo_suite(), n)
+
+
+def demo_suite() -> str:
+    """`unseen` where its BIG-bench files are cached, else `wide_val`."""
+    return "unseen" if is_cached(required_files()) else "wide_val"
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,9 @@ def run_unseen_demo(s: UnseenDemoSettings) -> dict:
     ref_sha = read_json_file(gen_dir / C.MANIFEST).get(C.REFERENCE, "")[:12]
     ref = {k: v.float() for k, v in load_safetensors(gen_dir / C.REFERENCE).items()} if ref_lora else None
     scorer = _Scorer(Cache(out), _Models(gen_dir, saved["base_model"]["name"], s.device, s.precision), s)
+    if not s.tasks and demo_suite() != "unseen":
+        print("dnd demo: no BIG-bench cache (python -m dnd.tasks.bigbench_fetch): showing wide_val tasks, held out "
+              "of the generator's training but used to choose it", flush=True)
     tasks = list(s.tasks or demo_tasks())
     seen = sorted(set(saved["tasks"]) & set(tasks))
     warn = f" (warning: it was trained on {', '.join(seen)})" if seen else ""

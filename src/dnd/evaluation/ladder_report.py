@@ -19,7 +19,8 @@ Rungs and targets:
     far-unseen        the unseen suite, the same
     controls          true minus shuffled condition on each rung, paired interval (target:
                       >= +2 points with the interval above 0)
-The generator's learning curve (GEN_DIR/learning_curve.json: [{"step", "heldout_loss"}],
+The generator's learning curve (GEN_DIR/learning_curve.json: [{"step", "heldout_loss",
+"heldout_loss_shuffled"}], the shuffled condition's where measured,
 written by the training loop) and its training loss (losses.json) are shown where present.
 """
 
@@ -156,8 +157,14 @@ def learning_curve_lines(gen_dir: Path) -> list[str]:
         best = min(pts, key=lambda c: c["heldout_loss"]) if pts else None
         lines += [f"Held-out loss on training tasks' held-out items ({LEARNING_CURVE}, {len(pts)} points"
                   + (f"; lowest {best['heldout_loss']:.4f} at step {best['step']}" if best else "") + "):", "",
-                  "| step | held-out loss |", "|---|---|"]
-        lines += [f"| {pts[i]['step']} | {pts[i]['heldout_loss']:.4f} |" for i in keep]
+                  "| step | held-out loss | shuffled condition | shuffled - true |", "|---|---|---|---|"]
+
+        def row(c: dict) -> str:  # the shuffled control where the curve measured it (curve.py)
+            sh = c.get("heldout_loss_shuffled")
+            extra = f"{sh:.4f} | {sh - c['heldout_loss']:+.4f}" if isinstance(sh, (int, float)) else "- | -"
+            return f"| {c['step']} | {c['heldout_loss']:.4f} | {extra} |"
+
+        lines += [row(pts[i]) for i in keep]
     else:
         lines.append(f"No {LEARNING_CURVE} in the generator directory (the training loop writes it).")
     losses = _load(gen_dir / "losses.json")

@@ -135,7 +135,7 @@ def _cached_lower_loss(config, layout, reference, delta_lora, written_lora, mode
     if reference is not None:
         lower = concat_ranks(reference[0], reference[1], lower, delta_lora)
     return CachedLowerLoss(model, tok, written_lora, config.head.top_layers, lower, s.device, s.max_length,
-                           s.precision, identity)
+                           s.precision, identity, one_pass=s.one_pass)
 
 
 def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | None, manifest: dict | None,

@@ -169,10 +169,3 @@ class ConditionEncoder:
     def batch(features: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n_pool, H, W) -> (n, H, W): n prompts sampled by `sample`."""
         return features[ConditionEncoder.sample(features.shape[0], n, generator).to(features.device)]
-
-
-def bf16_is_fast(device: str) -> bool:
-    """Whether `device` computes bfloat16 natively (CUDA with bf16, or an AVX-512 / AMX CPU)."""
-    if device.startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return device == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

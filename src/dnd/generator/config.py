@@ -94,9 +94,11 @@ class GenTrainSettings:
     max_length: int = 256  # tokens per labeled item
     drop_prob: float = 0.25  # P(no prompts), P(no description) per condition, when the head reads both
     precision: str = "fp32"  # base model in the functional loss: "fp32" or "bf16" (dnd.lora.train)
+    # with a top-layers delta: every condition's items in one forward pass (objectives/row_lora.py)
+    one_pass: bool = False
 
     NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision", "item_pool",
-           "contrast_weight", "contrast_margin", "contrast_detach")
+           "contrast_weight", "contrast_margin", "contrast_detach", "one_pass")
 
     def to_json(self) -> dict:
         return _drop_defaults(asdict(self), GenTrainSettings, self.NEW)

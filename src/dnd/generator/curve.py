@@ -7,6 +7,11 @@ pool item. Every `every` steps (and at the last) the generator writes an adapter
 curve task from a fixed condition (sampler.fixed_batch) and the functional loss of the
 held-out items is taken through it, without gradients and without drawing random numbers,
 so measuring does not change the run. Written to GEN_DIR/learning_curve.json.
+
+Beside it, the shuffled control at no training cost: each task's held-out items under the
+adapter written from the NEXT curve task's condition (cyclically). heldout_loss_shuffled -
+heldout_loss > 0 says the condition selects an adapter better for its own task than another
+task's adapter is; a generator that ignores its condition gives 0.
 """
 
 from __future__ import annotations
@@ -44,13 +49,22 @@ class LearningCurve:
 
     @torch.no_grad()
     def measure(self, training, step: int) -> dict:
-        """-> {"step", "heldout_loss" (mean over tasks), "per_task"}."""
+        """-> {"step", "heldout_loss" (mean over tasks), "per_task", and with two or more
+        tasks "heldout_loss_shuffled", "per_task_shuffled" (the next task's adapter)}."""
         training.net.eval()
         try:
             out = training.head(training.sampler.fixed_batch(self.tasks))
             state = out.state()
-            per_task = {t: float(self.functional({k: v[i] for k, v in state.items()}, self.examples[t]))
-                        for i, t in enumerate(self.tasks)}
+
+            def loss(i: int, task: str) -> float:  # task's held-out items under curve task i's adapter
+                return float(self.functional({k: v[i] for k, v in state.items()}, self.examples[task]))
+
+            n = len(self.tasks)
+            per_task = {t: loss(i, t) for i, t in enumerate(self.tasks)}
+            shuffled = {t: loss((i + 1) % n, t) for i, t in enumerate(self.tasks)} if n > 1 else {}
         finally:
             training.net.train()
-        return {"step": step, "heldout_loss": sum(per_task.values()) / len(per_task), "per_task": per_task}
+        point = {"step": step, "heldout_loss": sum(per_task.values()) / n, "per_task": per_task}
+        if shuffled:
+            point.update(heldout_loss_shuffled=sum(shuffled.values()) / n, per_task_shuffled=shuffled)
+        return point

@@ -17,7 +17,8 @@ from dnd.artifacts import ADAPTER_WEIGHTS, check_generator_dir, load_safetensors
 from dnd.errors import DndError
 from dnd.fileio import atomic_dir, save_safetensors, sha256_file, write_json
 from dnd.generator import config as C
-from dnd.generator.condition import ConditionEncoder, bf16_is_fast
+from dnd.generator.condition import ConditionEncoder
+from dnd.lora.attach import bf16_is_fast
 from dnd.generator.decoder import HyperConvDecoder
 from dnd.generator.tokenizer import LoraLayout
 from dnd.lora.settings import LoraSettings

@@ -28,6 +28,7 @@ import torch
 
 from dnd.assets import cache_dir
 from dnd.fileio import memo_tensor
+from dnd.lora.attach import bf16_is_fast
 from dnd.lora.prompt import encode_prompt
 
 
@@ -56,12 +57,16 @@ def aggregate(rows: torch.Tensor) -> torch.Tensor:
 
 class ModelReader:
     """Per-prompt rows (n, k + 1, D) from a causal LM (used frozen, without adapters);
-    `bf16`: under bfloat16 autocast, at training and generation alike (2x faster on a CPU
-    with native bf16; the rows are read back in float32)."""
+    `bf16`: under bfloat16 autocast (2x faster on a CPU with native bf16; the rows are read
+    back in float32); None: where the model's device computes bf16 natively
+    (dnd.lora.attach.bf16_is_fast; on a CPU without it autocast is ~30x slower), as the
+    MiniLM encoder chooses, at training and generation alike."""
 
     def __init__(self, model, tokenizer, layers: tuple[int, ...], identity: str, max_length: int = 256,
-                 batch_size: int = 16, bf16: bool = True):
+                 batch_size: int = 16, bf16: bool | None = None):
         self.model, self.tok, self.layers, self.identity = model, tokenizer, tuple(layers), identity
+        if bf16 is None:
+            bf16 = bf16_is_fast(next(model.parameters()).device.type)
         self.max_length, self.batch_size, self.bf16 = max_length, batch_size, bf16
 
     def _first_tokens(self, choices) -> torch.Tensor | None:

@@ -94,10 +94,10 @@ def _contiguous_input(module, args):
     return (args[0].contiguous(), *args[1:])
 
 
-def answer_only_loss(model, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean next-token loss over the answer tokens of a LEFT-padded batch, running the LM
-    head only on the positions that predict them (the same value as the model's own loss).
-    `inputs_embeds` (B, W, D): the model's input states instead of batch["input_ids"]."""
+def _answer_logits(model, batch: dict[str, torch.Tensor],
+                   inputs_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits (B, A, V) fp32, targets (B, A)) of the last A positions of a LEFT-padded batch,
+    A the longest answer: the LM head runs only on the positions that predict answer tokens."""
     labels = batch["labels"]  # (B, W); answers are the last tokens of every row
     answer_len = int((labels != IGNORE).sum(-1).max())
     inputs = {"input_ids": batch["input_ids"]} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}
@@ -112,9 +112,26 @@ def answer_only_loss(model, batch: dict[str, torch.Tensor], inputs_embeds: torch
     finally:
         hook.remove()
     logits = out.logits[:, :-1].float()  # (B, A, V): position W-A-1+t predicts token W-A+t
-    targets = labels[:, -answer_len:]  # (B, A)
+    return logits, labels[:, -answer_len:]
+
+
+def answer_only_loss(model, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean next-token loss over the answer tokens of a LEFT-padded batch, running the LM
+    head only on the positions that predict them (the same value as the model's own loss).
+    `inputs_embeds` (B, W, D): the model's input states instead of batch["input_ids"]."""
+    logits, targets = _answer_logits(model, batch, inputs_embeds)
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                              ignore_index=IGNORE)
+
+
+def answer_token_losses(model, batch: dict[str, torch.Tensor],
+                        inputs_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """answer_only_loss per token: (losses (B, A) fp32, 0 off the answers; mask (B, A) bool,
+    the answer tokens), so that rows can be grouped (objectives/row_lora.py)."""
+    logits, targets = _answer_logits(model, batch, inputs_embeds)
+    losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                               ignore_index=IGNORE, reduction="none")
+    return losses.view(targets.shape), targets != IGNORE
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random, group: int = 16) -> list[list[int]]:

@@ -5,7 +5,8 @@
     <cache>/bigbench/MANIFEST.json                  {"files": {task: {"size", "sha256"}}, ...}
     <cache>/bigbench/<task>[/<subtask>]/task.json  one per task the suite reads
 
-where <cache> is $DND_CACHE or ~/.cache/dnd. Readers (`read_task_json`) check each file
+where <cache> is $DND_CACHE or ~/.cache/dnd ($DND_BIGBENCH names the bigbench folder
+itself, e.g. one cache shared by several checkouts). Readers (`read_task_json`) check each file
 against the manifest and raise MissingDataError, one line saying how to fetch, when the
 cache is missing, incomplete or corrupt; `is_cached` is the fetch's quick test (a stat per
 file, no hashing).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from dnd.assets import cache_dir
@@ -26,9 +28,12 @@ FETCH_HINT = "run `make setup` or `python -m dnd.tasks.bigbench_fetch`"
 REFETCH_HINT = "run `python -m dnd.tasks.bigbench_fetch --force`"
 
 
+BIGBENCH_ENV = "DND_BIGBENCH"
+
+
 def bigbench_dir() -> Path:
-    """Where the cached task.json files live: <cache>/bigbench."""
-    return cache_dir() / "bigbench"
+    """Where the cached task.json files live: $DND_BIGBENCH, else <cache>/bigbench."""
+    return Path(os.environ[BIGBENCH_ENV]) if os.environ.get(BIGBENCH_ENV) else cache_dir() / "bigbench"
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,6 +1,9 @@
 """The BIG-bench data behind the `unseen` suite: fetched once, cached as plain task.json files.
 
-The tasks come from the `bigbench==1.0.0` sdist on PyPI (358 MB). The package is never
+The tasks come from the `bigbench==1.0.0` sdist (358 MB), which was on PyPI until 2026-12
+and is no longer listed there (the index holds bigbench 0.0.1 only): a machine without a copy
+of it ($DND_BIGBENCH_TARBALL) or of a cache made from it ($DND_BIGBENCH) has no unseen suite,
+and `make setup` goes on without it. The tests read a synthetic archive (tests/bigbench_toy.py). The package is never
 installed or imported (its set-up pulls heavy, pinned dependencies by direct URL, so even
 `pip download` refuses it). This set-up step instead
 
@@ -59,7 +62,8 @@ def sdist_url(index_url: str = INDEX_URL) -> str:
         url = urllib.parse.urljoin(index_url, href)
         if urllib.parse.urlsplit(url).path.endswith("/" + SDIST_NAME):
             return urllib.parse.urldefrag(url)[0]
-    raise DndError(f"{index_url}: no link to {SDIST_NAME}")
+    raise DndError(f"{index_url}: no link to {SDIST_NAME} (it left PyPI in 2026-12); "
+                   f"set {TARBALL_ENV} to a local copy (SHA-256 {SDIST_SHA256[:12]}...)")
 
 
 def _download(url: str, dest: Path) -> None:

@@ -22,6 +22,10 @@ on b's items (adapters that differ by what each breaks elsewhere, not by what ea
 on its own task); detached, the only way to pay the margin is to beat the partner on one's
 own items. It also skips the partner's backward pass (about 1.5x the functional step, not 2x).
 
+One pass (a loss with `one_pass` set, CachedLowerLoss): every condition's items under its own and
+its partner's adapter go through the model in one forward pass (row_lora.py), the detached
+partner read from a detached copy of the weights; the same value and gradients.
+
 Cost: each condition runs its items twice through the base model (its own adapter and the
 other's), about 2x the functional objective's step; both of a condition's base-model graphs
 are held until its loss is backpropagated into the leaf copies (functional.per_condition_term),
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import torch
 
-from dnd.generator.objectives.base import Term
+from dnd.generator.objectives.base import Term, differentiable_term
 from dnd.generator.objectives.functional import condition_state, per_condition_term
 
 
@@ -54,6 +58,9 @@ class Contrastive:
         self.detach = detach
 
     def loss(self, out, batch) -> Term:
+        if getattr(self.fn, "one_pass", False):
+            return self._grouped(out.state(), batch)
+
         def loss_of(leaves: dict[str, torch.Tensor], b: int) -> torch.Tensor:
             items = batch.examples[b]
             own = self.fn(condition_state(leaves, b), items)
@@ -65,3 +72,18 @@ class Contrastive:
             return own + self.contrast_weight * torch.relu(self.margin + own - against)
 
         return per_condition_term(out.state(), len(batch.examples), self.weight, loss_of)
+
+    def _grouped(self, state: dict[str, torch.Tensor], batch) -> Term:
+        n = len(batch.examples)
+        partners = [(b, contrast_of(batch.tasks, b)) for b in range(n)]
+        partners = [(b, c) for b, c in partners if c is not None]
+        if self.detach:  # conditions n .. 2n - 1: the same weights, no gradient
+            state = {k: torch.cat([v, v.detach()]) for k, v in state.items()}  # (2B, *shape)
+        shift = n if self.detach else 0
+        groups = [(b, batch.examples[b]) for b in range(n)] + [(c + shift, batch.examples[b]) for b, c in partners]
+        losses = self.fn.grouped(state, groups)  # (n + len(partners),)
+        against = {b: losses[n + j] for j, (b, _) in enumerate(partners)}
+        per_condition = torch.stack([
+            losses[b] + self.contrast_weight * torch.relu(self.margin + losses[b] - against[b]) if b in against
+            else losses[b] for b in range(n)])  # (B,)
+        return differentiable_term(self.weight * per_condition.mean())

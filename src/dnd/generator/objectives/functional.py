@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from dnd.generator.objectives.base import Term
+from dnd.generator.objectives.base import Term, differentiable_term
 from dnd.lora.attach import attach_lora
 from dnd.lora.train import autocast, collate, encode_example
 
@@ -99,12 +99,17 @@ def per_condition_term(state: dict[str, torch.Tensor], n: int, weight: float, lo
 
 class Functional:
     """The functional objective: the task loss of each condition's labeled items under its
-    generated adapter, weight x the mean over conditions (per_condition_term: one
-    condition's base-model graph at a time, one pass through the head)."""
+    generated adapter, weight x the mean over conditions: one condition's base-model graph at a
+    time (per_condition_term), one pass through the head; a loss with `one_pass` set
+    (CachedLowerLoss) scores every condition in one forward pass (its `grouped`, row_lora.py)."""
 
     def __init__(self, loss: FunctionalLoss, weight: float = 1.0):
         self.fn, self.weight = loss, weight
 
     def loss(self, out, batch) -> Term:
-        return per_condition_term(out.state(), len(batch.examples), self.weight,
+        n = len(batch.examples)
+        if getattr(self.fn, "one_pass", False):
+            losses = self.fn.grouped(out.state(), [(b, batch.examples[b]) for b in range(n)])  # (B,)
+            return differentiable_term(self.weight * losses.mean())
+        return per_condition_term(out.state(), n, self.weight,
                                   lambda leaves, b: self.fn(condition_state(leaves, b), batch.examples[b]))
