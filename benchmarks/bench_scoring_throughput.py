@@ -45,7 +45,8 @@ def old_scorer():
     if r.returncode:
         return None
     path = Path(tempfile.mkdtemp()) / "scoring_before.py"
-    path.write_text(r.stdout)
+    # its prompt helpers have moved since (dnd.zoo.lora -> dnd.lora.prompt), unchanged
+    path.write_text(r.stdout.replace("from dnd.zoo.lora import", "from dnd.lora.prompt import"))
     spec = importlib.util.spec_from_file_location("scoring_before", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
