@@ -60,13 +60,12 @@ class _TopLoss(torch.nn.Module):
         super().__init__()
         self.model = model
         self.__dict__["decoder"], self.__dict__["top"] = decoder, top  # not registered twice
-        self.grouped = False
 
-    def forward(self, hidden, batch):
+    def forward(self, hidden, batch, per_token: bool = False):
         full = self.decoder.layers
         self.decoder.layers = self.top  # the model's own forward, over the top layers only
         try:
-            if self.grouped:  # per-token losses (row_lora: each row through its own adapter)
+            if per_token:  # (losses, mask) per row (row_lora: each row through its own adapter)
                 return answer_token_losses(self.model, batch, inputs_embeds=hidden)
             return answer_only_loss(self.model, batch, inputs_embeds=hidden)
         finally:
@@ -184,33 +183,31 @@ class CachedLowerLoss:
     def __call__(self, state: dict[str, torch.Tensor], examples) -> torch.Tensor:
         """Mean answer-token loss of `examples` under the adapter `state` (PEFT saved names;
         only the top layers' weights are read)."""
+        top = self._top_state(state)
+        batch = collate([(ids, lab) for ids, lab, _ in examples], self.tokenizer.pad_token_id, left=True)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        params = {self.names[k]: v for k, v in top.items()}
+        return torch.func.functional_call(self.module, params, args=(self._inputs(examples), batch)).float()
+
+    def _top_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The top layers' weights of `state`; ValueError naming one that is missing."""
         missing = set(self.names) - set(state)
         if missing:
             raise ValueError(f"generated state lacks {sorted(missing)[0]}")
-        batch = collate([(ids, lab) for ids, lab, _ in examples], self.tokenizer.pad_token_id, left=True)
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        params = {self.names[k]: state[k] for k in self.names}
-        return torch.func.functional_call(self.module, params, args=(self._inputs(examples), batch)).float()
+        return {k: state[k] for k in self.names}
 
     def grouped(self, state: dict[str, torch.Tensor], groups: list[tuple[int, list]]) -> torch.Tensor:
         """(G,) mean answer-token losses, group g = (c, examples): `examples` under condition
         c's adapter, every group in ONE forward pass (row_lora.py). state: {key: (C, *shape)}
         the conditions' batched weights (only the top layers' are read); the same values as
-        calling this loss per group, at a fraction of the per-call cost on the CPU."""
-        missing = set(self.names) - set(state)
-        if missing:
-            raise ValueError(f"generated state lacks {sorted(missing)[0]}")
+        calling this loss per group (faster only where per-call overhead dominates)."""
         examples = [ex for _, exs in groups for ex in exs]
         rows = torch.tensor([c for c, exs in groups for _ in exs], device=self.device)  # (S,) condition of each row
         group_of = torch.tensor([g for g, (_, exs) in enumerate(groups) for _ in exs], device=self.device)  # (S,)
         batch = collate([(ids, lab) for ids, lab, _ in examples], self.tokenizer.pad_token_id, left=True)
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        self.module.grouped = True
-        try:
-            with row_lora(self.peft_model, {k: state[k] for k in self.names}, rows):
-                losses, mask = self.module(self._inputs(examples), batch)  # (S, A) each
-        finally:
-            self.module.grouped = False
+        with row_lora(self.peft_model, self._top_state(state), rows):
+            losses, mask = self.module(self._inputs(examples), batch, per_token=True)  # (S, A) each
         sums = torch.zeros(len(groups), device=losses.device).index_add(0, group_of, (losses * mask).sum(-1))
         counts = torch.zeros(len(groups), device=losses.device).index_add(0, group_of, mask.sum(-1).float())
         return sums / counts  # (G,)
