@@ -145,6 +145,30 @@ def test_fetch_refuses_a_wrong_archive(toy_cache, tmp_path, monkeypatch):
     assert not cache_mod.is_cached(["toy", "other"]) and cache_mod.is_cached(["toy"])
 
 
+def test_fetch_from_a_checkout(tmp_path, monkeypatch, capsys):
+    """A BIG-bench checkout stands in for the sdist: the same files, a manifest naming the folder."""
+    tasks = tmp_path / "BIG-bench" / "bigbench" / "benchmark_tasks"
+    for name, content in TOY.items():
+        (tasks / name).mkdir(parents=True)
+        (tasks / name / "task.json").write_text(json.dumps(content))
+    monkeypatch.setenv(cache_mod.BIGBENCH_ENV, str(tmp_path / "cache"))
+    cache_mod.clear_caches()
+    try:
+        with pytest.raises(DndError, match="no task.json for other"):
+            fetch_mod.fetch(["toy", "other"], checkout=tmp_path / "BIG-bench")
+        assert not (tmp_path / "cache").exists()  # nothing half-written
+        with pytest.raises(DndError, match="not a BIG-bench checkout"):
+            fetch_mod.fetch(["toy"], checkout=tmp_path)
+        assert fetch_mod.main(["--from-dir", str(tasks.parent), "--tarball", "x.tar.gz"]) == 2
+        assert "not both" in capsys.readouterr().err
+        assert "written from" in fetch_mod.fetch(list(TOY), checkout=tasks.parent)  # the `bigbench` folder works too
+        assert cache_mod.read_task_json("toy/mc") == TOY["toy/mc"]
+        manifest = json.loads((tmp_path / "cache" / "MANIFEST.json").read_text())
+        assert manifest["source"] == f"checkout {tasks.resolve()}" and sorted(manifest["files"]) == ["toy", "toy/mc"]
+    finally:
+        cache_mod.clear_caches()
+
+
 def test_builder_rules_on_toy_tasks(toy_cache):
     task = bb.BBTask("bb_toy", "logic", "yes/no", ("toy", "toy/mc"), rename=bb.YES_NO, question="Well?")
     stats = Counter()

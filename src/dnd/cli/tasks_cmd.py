@@ -70,25 +70,23 @@ def _check(path: str) -> int:
 
 
 def _rows(suite: str | None) -> list[dict]:
+    """One row per task; a task whose data is not on this machine (e.g. the BIG-bench cache
+    of `unseen`) is listed with null pool sizes and the reason under "missing"."""
     from tqdm import tqdm
 
     from dnd.tasks.registry import list_tasks, load_pools
+    from dnd.tasks.sources import MissingDataError
 
     rows = []
     # disable=None: a bar on a terminal, nothing when stderr is a pipe or a log file.
     for spec in tqdm(list_tasks(suite), desc="loading tasks", unit="task", leave=False, disable=None):
-        train, evals = load_pools(spec.name)
-        rows.append(
-            {
-                "name": spec.name,
-                "suite": spec.suite,
-                "suites": list(spec.suites),
-                "domain": spec.domain,
-                "train": len(train),
-                "eval": len(evals),
-                "answer_format": spec.answer_format,
-            }
-        )
+        row = {"name": spec.name, "suite": spec.suite, "suites": list(spec.suites), "domain": spec.domain}
+        try:
+            train, evals = load_pools(spec.name)
+            row |= {"train": len(train), "eval": len(evals)}
+        except MissingDataError as e:
+            row |= {"train": None, "eval": None, "missing": str(e)}
+        rows.append(row | {"answer_format": spec.answer_format})
     return rows
 
 
@@ -116,13 +114,21 @@ def _list(suite: str | None, as_json: bool) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     header = {k: k for k in ("name", "suites", "domain", "train", "eval")} | {"answer_format": "answer"}
-    cells = [header] + [{**r, "suites": ",".join(r["suites"])} for r in rows]
+    blank = {"train": "-", "eval": "-"}
+    cells = [header] + [{**r, "suites": ",".join(r["suites"]), **(blank if "missing" in r else {})} for r in rows]
     widths = {k: max(len(str(c[k])) for c in cells) for k in header}
     for c in cells:
         line = (str(c[k]).rjust(w) if k in ("train", "eval") else str(c[k]).ljust(w) for k, w in widths.items())
         print("  ".join(line).rstrip())
-    total_train, total_eval = sum(r["train"] for r in rows), sum(r["eval"] for r in rows)
+    present = [r for r in rows if "missing" not in r]
+    total_train, total_eval = sum(r["train"] for r in present), sum(r["eval"] for r in present)
     print(f"{len(rows)} tasks, {total_train} train and {total_eval} eval items")
+    reasons: dict[str, int] = {}
+    for r in rows:
+        if "missing" in r:
+            reasons[r["missing"]] = reasons.get(r["missing"], 0) + 1
+    for reason, n in reasons.items():  # e.g. one line for all 40 BIG-bench tasks
+        print(f"{n} task(s) without data here (-): {reason}")
     return 0
 
 

@@ -18,6 +18,12 @@ installed or imported (its set-up pulls heavy, pinned dependencies by direct URL
      leaves either the old cache or the complete new one,
   5. deletes the tarball.
 
+Without the archive, `--from-dir DIR` (or $DND_BIGBENCH_CHECKOUT) copies the same files from a
+checkout of the BIG-bench repository (github.com/google/BIG-bench: DIR is the checkout, its
+`bigbench` folder or its `bigbench/benchmark_tasks` folder). Nothing pins a checkout's
+content: the manifest records the folder it came from, and figures made from it are
+comparable to the committed ones only if its task files equal the 1.0.0 release's.
+
 Run it as `python -m dnd.tasks.bigbench_fetch` (`make setup` does). When the cache already
 holds every file the suite needs it returns at once (a stat per file, no hashing).
 Readers (dnd.tasks.bigbench_cache) check each file against the manifest and raise
@@ -48,6 +54,7 @@ SDIST_NAME = "bigbench-1.0.0.tar.gz"
 SDIST_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
 INDEX_URL = "https://pypi.org/simple/bigbench/"
 TARBALL_ENV = "DND_BIGBENCH_TARBALL"
+CHECKOUT_ENV = "DND_BIGBENCH_CHECKOUT"
 MEMBER_PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
 
 
@@ -63,7 +70,8 @@ def sdist_url(index_url: str = INDEX_URL) -> str:
         if urllib.parse.urlsplit(url).path.endswith("/" + SDIST_NAME):
             return urllib.parse.urldefrag(url)[0]
     raise DndError(f"{index_url}: no link to {SDIST_NAME} (it left PyPI in 2026-12); "
-                   f"set {TARBALL_ENV} to a local copy (SHA-256 {SDIST_SHA256[:12]}...)")
+                   f"set {TARBALL_ENV} to a local copy (SHA-256 {SDIST_SHA256[:12]}...) "
+                   f"or {CHECKOUT_ENV} to a checkout of github.com/google/BIG-bench")
 
 
 def _download(url: str, dest: Path) -> None:
@@ -104,13 +112,42 @@ def extract(tarball: Path, tasks, out: Path) -> None:
     write_json(out / MANIFEST, {"source": SDIST_NAME, "sha256": SDIST_SHA256, "files": dict(sorted(files.items()))})
 
 
-def fetch(tasks, tarball: str | Path | None = None, force: bool = False) -> str:
-    """Make sure every task's task.json is cached; returns a one-line summary."""
+def tasks_folder(checkout: Path) -> Path:
+    """The benchmark_tasks folder of a BIG-bench checkout given as the checkout itself, its
+    `bigbench` folder or the benchmark_tasks folder."""
+    for folder in (checkout / "bigbench" / "benchmark_tasks", checkout / "benchmark_tasks", checkout):
+        if folder.is_dir() and folder.name == "benchmark_tasks":
+            return folder
+    raise DndError(f"{checkout}: not a BIG-bench checkout (no bigbench/benchmark_tasks folder in it)")
+
+
+def copy_from_dir(checkout: Path, tasks, out: Path) -> None:
+    """Copy each task's task.json from a BIG-bench checkout to `out`, with the manifest."""
+    src = tasks_folder(checkout)
+    missing = [t for t in tasks if not (src / t / "task.json").is_file()]
+    if missing:
+        raise DndError(f"{src}: no task.json for {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    files: dict[str, dict] = {}
+    for task in tasks:
+        data = (src / task / "task.json").read_bytes()
+        (out / task).mkdir(parents=True, exist_ok=True)
+        (out / task / "task.json").write_bytes(data)
+        files[task] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    write_json(out / MANIFEST, {"source": f"checkout {src.resolve()}", "files": dict(sorted(files.items()))})
+
+
+def fetch(tasks, tarball: str | Path | None = None, force: bool = False, checkout: str | Path | None = None) -> str:
+    """Make sure every task's task.json is cached, from the sdist (downloaded, or `tarball`)
+    or from a BIG-bench `checkout`; returns a one-line summary."""
     tasks = sorted(set(tasks))
     root = bigbench_dir()
     if not force and is_cached(tasks):
         return f"BIG-bench cache complete: {len(tasks)} task files in {root}"
     root.parent.mkdir(parents=True, exist_ok=True)
+    if checkout is not None:
+        atomic_dir(root, lambda out: copy_from_dir(Path(checkout), tasks, out))
+        clear_caches()
+        return f"BIG-bench cache written from {checkout}: {len(tasks)} task files in {root}"
     tmp_download = None
     try:
         if tarball is None:
@@ -138,16 +175,21 @@ def fetch(tasks, tarball: str | Path | None = None, force: bool = False) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m dnd.tasks.bigbench_fetch",
-        description=f"Cache the BIG-bench task.json files of the unseen suite (from {SDIST_NAME} on PyPI).",
+        description=f"Cache the BIG-bench task.json files of the unseen suite (from {SDIST_NAME}, or a BIG-bench checkout).",
     )
     p.add_argument("--tarball", default=os.environ.get(TARBALL_ENV),
                    help=f"a local {SDIST_NAME} instead of downloading it (default: ${TARBALL_ENV})")
+    p.add_argument("--from-dir", metavar="DIR", default=os.environ.get(CHECKOUT_ENV),
+                   help="copy the files from a checkout of github.com/google/BIG-bench instead of the sdist "
+                        f"(default: ${CHECKOUT_ENV})")
     p.add_argument("--force", action="store_true", help="rebuild the cache even if it looks complete")
     p.add_argument("--report", action="store_true",
                    help="then build every unseen task and print what was read, dropped and kept")
     args = p.parse_args(argv)
     try:
-        print(fetch(bb.required_files(), tarball=args.tarball or None, force=args.force))
+        if args.tarball and args.from_dir:
+            raise DndError("give --tarball or --from-dir, not both")
+        print(fetch(bb.required_files(), tarball=args.tarball or None, force=args.force, checkout=args.from_dir or None))
         if args.report:
             print_report()
     except DndError as e:
