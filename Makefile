@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 setup: $(VENV)/.installed
 	@# BIG-bench task files of the unseen suite (cached; instant when present). Not fatal: the sdist
 	@# left PyPI in 2026-12, so without a local copy ($$DND_BIGBENCH_TARBALL, or a BIG-bench checkout: $$DND_BIGBENCH_CHECKOUT) only that suite is missing.
-	@$(BIN)/python -m dnd.tasks.bigbench_fetch || echo "make setup: continuing without the BIG-bench cache: the unseen suite (dnd benchmark --suite unseen) needs it; dnd demo falls back to wide_val" >&2
+	@$(BIN)/python -m dnd.tasks.bigbench_fetch || echo "make setup: continuing without the BIG-bench cache: the unseen suite (dnd benchmark --suite unseen) needs it; dnd demo falls back to wide_val; the heldout suite (--suite heldout) needs no download" >&2
 
 $(VENV)/.installed: requirements.txt requirements-assets.txt pyproject.toml
 	$(PY) -m venv $(VENV)

@@ -6,8 +6,11 @@
 #                        (it needs the training tasks' own LoRAs; target >= 70% of their gain)
 #   3. near-unseen       dnd benchmark --suite wide_val (NEAR_TASKS, 12): against the multi-task
 #                        LoRA, the nearest LoRA (when the zoo holds task LoRAs) and calibrated base
-#   4. far-unseen        dnd benchmark --suite unseen (FAR_TASKS, 30), the calibration rule taken
-#                        from the near-unseen run as scripts/unseen_benchmark.sh takes it
+#   4. far-unseen        dnd benchmark --suite FAR_SUITE (FAR_TASKS, 30), the calibration rule taken
+#                        from the near-unseen run as scripts/unseen_benchmark.sh takes it. FAR_SUITE:
+#                        unseen (default; BIG-bench, needs its cache) or heldout (built from PyPI
+#                        data on any machine; mostly generated tasks, so its figures are not
+#                        comparable with unseen's)
 #   controls             the shuffled condition on every rung (paired differences)
 # then `dnd diagnose summary` writes OUT/NAME.md: each rung's figure, target (met/missed) and
 # control, and the generator's learning curve (GEN_DIR/learning_curve.json) where it has one.
@@ -35,6 +38,7 @@ RUNGS=${RUNGS:-diversity,recovery,near,far}
 RECOVERY_TASKS=${RECOVERY_TASKS:-20}
 NEAR_TASKS=${NEAR_TASKS:-12}
 FAR_TASKS=${FAR_TASKS:-30}
+FAR_SUITE=${FAR_SUITE:-unseen}
 DIVERSITY_TASKS=${DIVERSITY_TASKS:-}   # default: every wide_val task
 BENCH_ZOO=${ZOO:-${BENCH_ZOO:-runs/zoo-shipped-ref}}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -100,7 +104,7 @@ if has far; then
 import json
 m = json.load(open('$BENCH_OUT/wide_val.json'))['summary']['mean']
 print('domain' if m.get('calibrated_domain', 0) > m.get('calibrated', 0) else 'batch')")
-  seed unseen
-  run unseen "$FAR_TASKS" --calibration "$RULE"
+  seed "$FAR_SUITE"
+  run "$FAR_SUITE" "$FAR_TASKS" --calibration "$RULE"
 fi
 $DND diagnose summary "${D[@]}"

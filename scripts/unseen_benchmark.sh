@@ -2,7 +2,9 @@
 # The unseen-task benchmark as committed in results/wide_val.* and results/unseen.* (issue 18).
 #   bash scripts/unseen_benchmark.sh [validate|unseen|all]
 #   validate  the 12 wide_val tasks (held out of `wide`, not BIG-bench): where model choices are made
-#   unseen    the 30 BIG-bench tasks of the unseen suite (evaluation only)
+#   unseen    the far suite FAR_SUITE, FAR_TASKS (30) of its tasks (evaluation only): unseen (default,
+#             BIG-bench; needs its cache) or heldout (built from PyPI data on any machine; mostly
+#             generated tasks, so its figures are not comparable with unseen's)
 #   all       validate, then unseen
 # LIMIT eval-pool items per task (default 100), PRECISION scoring (default bf16). Methods: base, calibrated base
 # (batch and domain rules), the multi-task LoRA (plain and calibrated), every generator (plain
@@ -10,7 +12,7 @@
 # the zoo holds every `wide` task's LoRA, the nearest LoRA alone when it holds those
 # scripts/nearest_zoo.sh trains. ICL, full-shot and random-text stay at their 30-item run (results/n30/).
 # The rule of the `+calibrated` methods is chosen on wide_val: the domain rule where its base
-# mean there beats batch calibration's, else batch (unseen is never looked at for it).
+# mean there beats batch calibration's, else batch (the far suite is never looked at for it).
 # ZOO (default runs/zoo-shipped-ref) is built from the shipped generator's reference when
 # missing. Generators: the shipped one, then those of GENS (runs/unseen/generators) that exist.
 # JOBS (default 2) one-thread processes share the tasks as they go (each locks the task it
@@ -25,6 +27,8 @@ JOBS=${JOBS:-2}
 OUT=${OUT:-results}
 DEVICE=${DEVICE:-cpu}
 PROTOCOL=${PROTOCOL:-loglik}   # generate: greedy answers, reported as SUITE-generate.* (no calibration)
+FAR_SUITE=${FAR_SUITE:-unseen}
+FAR_TASKS=${FAR_TASKS:-30}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 DND=${DND:-.venv/bin/dnd}
 PY=${PY:-.venv/bin/python}
@@ -74,7 +78,7 @@ if [[ $WHICH == validate || $WHICH == all ]]; then
   [[ $(rule) == domain ]] && run wide_val 12 --calibration domain
 fi
 if [[ $WHICH == unseen || $WHICH == all ]]; then
-  run unseen 30 --calibration "$(rule)"
+  run "$FAR_SUITE" "$FAR_TASKS" --calibration "$(rule)"
 fi
 # the committed run's new pieces into the committed archives (results/work/SUITE/cache.tar.gz)
 [ "$OUT" != results ] || bash "$(dirname "$0")/results_cache.sh" pack

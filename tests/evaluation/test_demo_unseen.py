@@ -119,8 +119,19 @@ def test_demo_cli_refuses_flags_of_the_other_path(capsys):
     assert "--generator" in capsys.readouterr().err
     assert main(["demo", "--from-scratch", "--precision", "bf16"]) == 2
     assert "--precision" in capsys.readouterr().err
+    assert main(["demo", "--from-scratch", "--suite", "heldout"]) == 2
+    assert "--suite" in capsys.readouterr().err
+    assert main(["demo", "--suite", "nosuch"]) == 2
+    assert "--suite nosuch: unknown" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["demo", "--limit", "0"])
+
+
+def test_demo_suite_takes_the_same_rule_on_another_suite():
+    from dnd.tasks.registry import pick_tasks
+
+    assert D.demo_tasks(suite="heldout") == pick_tasks("heldout", 3)
+    assert len({get_task(t).domain for t in D.demo_tasks(suite="heldout")}) == 3
 
 
 def test_demo_falls_back_to_wide_val_without_the_bigbench_cache(tmp_path, monkeypatch):

@@ -69,6 +69,17 @@ def test_summary_of_a_candidate_with_nothing_run_yet(tmp_path):
     assert md.count("not run") == 4 and "No learning_curve.json" in md
 
 
+def test_summary_reads_the_heldout_far_rung(tmp_path):
+    # FAR_SUITE=heldout writes heldout.json: the far rung is read from it (unseen's row only where run)
+    (tmp_path / "c").mkdir()
+    write_json(tmp_path / "c" / "heldout.json", benchmark([0] * 5 + [1] * 5))
+    md = summarize(tmp_path / "c", tmp_path, "c")
+    assert "| far-unseen (heldout) | 3 tasks: vs multi-task LoRA -10.0" in md and "far-unseen (unseen)" not in md
+    write_json(tmp_path / "c" / "unseen.json", benchmark([0] * 5 + [1] * 5))
+    md = summarize(tmp_path / "c", tmp_path, "c")
+    assert "| far-unseen (unseen) |" in md and "| far-unseen (heldout) |" in md
+
+
 def test_the_ladder_script_end_to_end(tmp_path, tiny_generator, tiny_residual_generator, tiny_zoo):
     env = {**os.environ, "OUT": str(tmp_path / "ladder"), "LIMIT": "2", "JOBS": "1", "RECOVERY_TASKS": "2",
            "NEAR_TASKS": "2", "FAR_TASKS": "2", "DIVERSITY_TASKS": "2", "NEAREST_AMONG": "",  # the tiny zoo's own tasks

@@ -44,11 +44,11 @@ def test_registry_shape():
     assert {"commonsense_qa", "social_iqa", "sciq"} <= set(SUITES["wide"])
     assert sum(n.startswith("mmlu_") for n in SUITES["wide"]) >= 3
     assert set(SUITES["math_code"]) == {"gsm8k", "math", "mbpp", "humaneval"}
-    # the wide training library, its validation tasks, and the never-trained unseen suite
-    assert len(SUITES["wide"]) >= 150 and len(SUITES["unseen"]) >= 30
+    # the wide training library, its validation tasks, and the never-trained unseen and heldout suites
+    assert len(SUITES["wide"]) >= 150 and len(SUITES["unseen"]) >= 30 and len(SUITES["heldout"]) >= 30
     assert len({get_task(n).domain for n in SUITES["wide"]}) >= 8
     assert set(SUITES["wide_val"]) and not set(SUITES["wide_val"]) & set(SUITES["wide"])
-    assert all(get_task(n).eval_only for n in SUITES["unseen"])
+    assert all(get_task(n).eval_only for n in SUITES["unseen"] + SUITES["heldout"])
     assert not any(get_task(n).eval_only for n in SUITES["wide"] + SUITES["wide_val"])
     for spec in list_tasks():
         assert spec.domain in registry.DOMAINS
@@ -63,7 +63,7 @@ def test_task_pools_are_valid(name):
     spec = get_task(name)
     train, evals = load_pools(name)
     n_unique = len(dedupe(spec.build()))
-    assert (len(train), len(evals)) == split_sizes(n_unique, spec.eval_size, spec.eval_only is not None)
+    assert (len(train), len(evals)) == split_sizes(n_unique, spec.eval_size, spec.eval_only is not None, spec.min_train)
     assert len(evals) > 0 and len(train) > 0
     if n_unique >= 500:
         assert len(evals) >= 200 or spec.eval_size < 200

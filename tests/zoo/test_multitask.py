@@ -50,15 +50,19 @@ def test_multitask_lora_trains_stores_and_loads_in_peft(tmp_path, tiny_model):
     assert again.returncode == 0 and "already in" in again.stdout
 
 
-@pytest.mark.parametrize("cmd", [
-    ["zoo", "--tasks", "sst2,bb_navigate", "--out", "{tmp}/zoo"],
-    ["zoo", "--tasks", "sst2,bb_navigate", "--out", "{tmp}/zoo", "--multitask", "mt"],
-    ["zoo", "--tasks", "unseen", "--out", "{tmp}/zoo"],
+@pytest.mark.parametrize("cmd, reason", [
+    (["zoo", "--tasks", "sst2,bb_navigate", "--out", "{tmp}/zoo"], "canary"),
+    (["zoo", "--tasks", "sst2,bb_navigate", "--out", "{tmp}/zoo", "--multitask", "mt"], "canary"),
+    (["zoo", "--tasks", "unseen", "--out", "{tmp}/zoo"], "canary"),
+    (["zoo", "--tasks", "sst2,ho_rhyme", "--out", "{tmp}/zoo"], "never-trained test suite (heldout)"),
+    (["zoo", "--tasks", "sst2,ho_rhyme", "--out", "{tmp}/zoo", "--multitask", "mt"], "never-trained test suite"),
+    (["zoo", "--tasks", "heldout", "--out", "{tmp}/zoo"], "never-trained test suite (heldout)"),
+    (["train", "--objective", "functional", "--tasks", "sst2,ho_iris", "--out", "{tmp}/zoo"], "(heldout)"),
 ])
-def test_eval_only_tasks_are_refused_by_training_commands(tmp_path, cmd):
+def test_eval_only_tasks_are_refused_by_training_commands(tmp_path, cmd, reason):
     r = dnd(*[c.format(tmp=tmp_path) for c in cmd])
     assert r.returncode == 2
-    assert "evaluation-only" in r.stderr and "canary" in r.stderr and "Traceback" not in r.stderr
+    assert "evaluation-only" in r.stderr and reason in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "zoo").exists()  # refused before anything was written
 

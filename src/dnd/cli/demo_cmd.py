@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                    help="base model weights while scoring (default: bf16, as results/unseen.md, where the CPU computes "
                         "it natively; else fp32, whose figures can differ from the committed ones by an item or so)")
+    p.add_argument("--suite", default=None,
+                   help="take the three demo tasks from this suite by the same rule (default: unseen where the BIG-bench "
+                        "cache is, else wide_val; heldout: the never-trained suite built from PyPI data)")
     p.add_argument("--from-scratch", action="store_true",
                    help="build a small zoo and train a generator first (the old demo)")
     p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="with --from-scratch: the base model")
@@ -44,14 +47,19 @@ def run(args) -> int:
     if not args.from_scratch:
         from dnd.evaluation.demo_unseen import UnseenDemoSettings, run_unseen_demo
 
+        from dnd.tasks.registry import SUITES
+
         if args.base_model != DEFAULT_BASE_MODEL:
             raise DndError("--base-model: only with --from-scratch (the demo uses the generator's own base model)")
+        if args.suite is not None and args.suite not in SUITES:
+            raise DndError(f"--suite {args.suite}: unknown (known: {', '.join(SUITES)})")
         run_unseen_demo(UnseenDemoSettings(out=args.out, generator=args.generator, limit=args.limit or 100,
-                                           precision=args.precision or resolve_precision("auto")))
+                                           suite=args.suite, precision=args.precision or resolve_precision("auto")))
         return 0
     from dnd.evaluation.demo import DemoSettings, run_demo
 
-    for flag, value in (("--generator", args.generator), ("--precision", args.precision not in (None, "fp32"))):
+    for flag, value in (("--generator", args.generator), ("--precision", args.precision not in (None, "fp32")),
+                        ("--suite", args.suite)):
         if value:
             raise DndError(f"{flag}: not with --from-scratch (it trains its own generator and scores in fp32)")
     limit = {"limit": args.limit} if args.limit else {}

@@ -64,7 +64,7 @@ def register(sub) -> None:
     r.set_defaults(func=run_recovery)
 
     s = rungs.add_parser("summary", help="OUT/NAME.md: every rung's figure, target and control",
-                         description="Summarize OUT/NAME/ (diversity, recovery, wide_val and unseen benchmark "
+                         description="Summarize OUT/NAME/ (diversity, recovery, wide_val and unseen or heldout benchmark "
                          "reports, whichever exist) and the generator's learning curve into OUT/NAME.md.")
     _common(s)
     s.set_defaults(func=run_summary)

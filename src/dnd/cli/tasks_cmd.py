@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "per process), show a few items of a task, or validate a user task file.",
     )
     p.add_argument("--suite", help="only list the tasks of this suite (commonsense, short, wide, wide_val, unseen, "
-                   "mmlu_groups, math_code)")
+                   "heldout, mmlu_groups, math_code)")
     p.add_argument("--json", action="store_true", help="print the list as JSON instead of a table")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--check", metavar="FILE", help="validate a .jsonl or .txt task file")

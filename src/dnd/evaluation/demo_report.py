@@ -86,7 +86,9 @@ def chart(path: Path, results: dict) -> None:
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], labels, fontsize=8)
     ax.set_ylim(0, 122)  # room for the legend's two rows above 100
     ax.set_ylabel(f"accuracy % (first {results['limit']} eval items, log-likelihood)")
-    ax.set_title("dnd demo: unseen BIG-bench tasks, adapters from unlabeled prompts", fontsize=10)
+    suite = results.get("suite")
+    what = "unseen BIG-bench tasks" if suite in (None, "unseen") else f"{suite} tasks"
+    ax.set_title(f"dnd demo: {what}, adapters from unlabeled prompts", fontsize=10)
     ax.legend(fontsize=8, ncol=3, loc="upper center")
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))

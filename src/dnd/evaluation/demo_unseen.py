@@ -49,13 +49,14 @@ PROTOCOL = "loglik"
 RULE, SEED = "batch", 0  # the benchmark's calibration of the committed run (and its seed)
 
 
-def demo_tasks(n: int = 3) -> list[str]:
+def demo_tasks(n: int = 3, suite: str | None = None) -> list[str]:
     """The rule: the unseen benchmark's first `n` tasks (`pick_tasks`: round-robin over the
     domains in suite order), i.e. the first task of each of the first `n` domains of suite
     `unseen`. Fixed by the suite alone, never by results. Where the BIG-bench data cannot be
     had (its sdist left PyPI: dnd.tasks.bigbench_fetch), the same rule on suite `wide_val`:
-    tasks held out of the generator's training, though used to choose it."""
-    return pick_tasks(demo_suite(), n)
+    tasks held out of the generator's training, though used to choose it. `suite` (e.g.
+    `heldout`, the never-trained suite built from PyPI data) applies the rule to that suite."""
+    return pick_tasks(suite or demo_suite(), n)
 
 
 def demo_suite() -> str:
@@ -67,7 +68,8 @@ def demo_suite() -> str:
 class UnseenDemoSettings:
     out: str | None = None  # default: $DND_CACHE/demo-unseen
     generator: str | None = None  # default: the shipped generator
-    tasks: tuple[str, ...] | None = None  # default: demo_tasks()
+    tasks: tuple[str, ...] | None = None  # default: demo_tasks(suite=suite)
+    suite: str | None = None  # the demo tasks' suite (default: demo_suite())
     n_prompts: int = 32  # unlabeled train-pool prompts per adapter and per prior (the first ones)
     limit: int = 100  # scored eval-pool items per task (the first ones), as the committed benchmark
     answer_tokens: int = 48  # greedy tokens of the shown answers
@@ -189,17 +191,19 @@ def run_unseen_demo(s: UnseenDemoSettings) -> dict:
     ref_sha = read_json_file(gen_dir / C.MANIFEST).get(C.REFERENCE, "")[:12]
     ref = {k: v.float() for k, v in load_safetensors(gen_dir / C.REFERENCE).items()} if ref_lora else None
     scorer = _Scorer(Cache(out), _Models(gen_dir, saved["base_model"]["name"], s.device, s.precision), s)
-    if not s.tasks and demo_suite() != "unseen":
+    if not s.tasks and not s.suite and demo_suite() != "unseen":
         print("dnd demo: no BIG-bench cache (python -m dnd.tasks.bigbench_fetch): showing wide_val tasks, held out "
-              "of the generator's training but used to choose it", flush=True)
-    tasks = list(s.tasks or demo_tasks())
+              "of the generator's training but used to choose it (--suite heldout: never-trained tasks built from "
+              "PyPI data)", flush=True)
+    tasks = list(s.tasks or demo_tasks(suite=s.suite))
     seen = sorted(set(saved["tasks"]) & set(tasks))
     warn = f" (warning: it was trained on {', '.join(seen)})" if seen else ""
     print(f"dnd demo: the generator {gen_dir}, trained on {len(saved['tasks'])} tasks, on {', '.join(tasks)}{warn}",
           flush=True)
     results = {"generator": str(gen_dir), "generator_manifest_sha256": fp, "base_model": saved["base_model"],
                "protocol": PROTOCOL, "precision": s.precision, "n_prompts": s.n_prompts, "limit": s.limit,
-               "calibration_rule": RULE, "trained_on": seen, "tasks": {}}
+               "calibration_rule": RULE, "trained_on": seen, "suite": None if s.tasks else s.suite or demo_suite(),
+               "tasks": {}}
     for i, task in enumerate(tasks, 1):
         train_pool, eval_pool = load_pools(task)
         # the same first n_prompts unlabeled prompts condition the generator and give both priors

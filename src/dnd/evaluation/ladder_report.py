@@ -7,7 +7,8 @@ the one-page summary of every rung with its figure, its target and its control.
                               for another generator
         diversity.{json,md}   dnd diagnose diversity   (dnd.evaluation.diversity)
         recovery.{json,md}    dnd diagnose recovery    (dnd.evaluation.recovery)
-        wide_val.*, unseen.*  dnd benchmark --out OUT/NAME (near- and far-unseen)
+        wide_val.*, unseen.*  dnd benchmark --out OUT/NAME (near- and far-unseen; the far rung
+                              reads heldout.* instead or too: FAR_SUITE=heldout)
     OUT/NAME.md               `dnd diagnose summary`: this module's `summarize`
 
 Rungs and targets:
@@ -16,7 +17,7 @@ Rungs and targets:
     seen recovery     mean(DnD - base) >= 70% of mean(own LoRA - base) on training tasks
     near-unseen       wide_val: DnD against the multi-task LoRA, the nearest LoRA and the
                       calibrated base (paired); targets: the benchmark's (issue 21)
-    far-unseen        the unseen suite, the same
+    far-unseen        the unseen suite (or `heldout`, built from PyPI data: FAR_SUITES), the same
     controls          true minus shuffled condition on each rung, paired interval (target:
                       >= +2 points with the interval above 0)
 The generator's learning curve (GEN_DIR/learning_curve.json: [{"step", "heldout_loss",
@@ -39,6 +40,7 @@ LEARNING_CURVE = "learning_curve.json"
 RECOVERY_TARGET = 0.7
 COSINE_TARGET = 0.9
 CONTROL_TARGET = 0.02
+FAR_SUITES = ("unseen", "heldout")  # a far rung's report: one row each present (unseen's "not run" if none)
 
 
 def generator_identity(path: str | Path) -> dict:
@@ -201,7 +203,8 @@ def summarize(d: Path, gen_dir: Path, name: str) -> str:
     else:
         rows.append(["seen-task recovery", "not run (needs a zoo with the training tasks' LoRAs)",
                      ">= 70% of the own-LoRA gain", "–", "–"])
-    for stem, label in (("wide_val", "near-unseen (wide_val)"), ("unseen", "far-unseen (unseen)")):
+    far = [s for s in FAR_SUITES if (d / f"{s}.json").exists()] or [FAR_SUITES[0]]
+    for stem, label in [("wide_val", "near-unseen (wide_val)")] + [(s, f"far-unseen ({s})") for s in far]:
         row, lines = _benchmark_rung(_load(d / f"{stem}.json"), label)
         rows.append(row)
         details += lines

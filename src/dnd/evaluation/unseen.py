@@ -1,5 +1,6 @@
 """The unseen-task benchmark: generators trained on one suite (e.g. `wide`), scored on tasks
-that none of our models trained on (BIG-bench `unseen`, or the `wide_val` validation tasks),
+that none of our models trained on (BIG-bench `unseen`; `heldout`, built from PyPI data where
+BIG-bench cannot be had; or the `wide_val` validation tasks),
 against every label-free baseline, in-context learning and a full-shot upper reference.
 
 For each scored task T, every method is scored on the same first `limit` items of T's eval

@@ -15,6 +15,8 @@ what form the answer takes.
 
 from __future__ import annotations
 
+import hashlib
+import random
 import re
 from typing import Iterable, Sequence
 
@@ -48,6 +50,20 @@ def mc_item(stem: str, options: Sequence[str], gold: int) -> Item | None:
     listed = "\n".join(f"- {c}" for c in choices)
     prompt = f"{stem.strip()}\nOptions:\n{listed}\n{MC_INSTRUCTION}"
     return Item(prompt=prompt, answer=choices[gold], choices=choices)
+
+
+def seeded_rng(key: str) -> random.Random:
+    """A random generator fixed by `key` alone (SHA-256 seeded: the same in every process and
+    on every machine, unlike Python's salted `hash`), for option orders and distractor picks."""
+    return random.Random(hashlib.sha256(key.encode("utf-8")).hexdigest())
+
+
+def shuffled_mc_item(stem: str, gold: str, others: Sequence[str], key: str) -> Item | None:
+    """An `mc_item` whose options, `gold` and `others`, are listed in an order fixed by `key`
+    (for data that always lists the answer in the same place, or options built per item)."""
+    options = [gold, *others]
+    seeded_rng(key).shuffle(options)
+    return mc_item(stem, options, options.index(gold))
 
 
 def label_item(body: str, instruction: str, labels: Sequence[str], answer: str) -> Item:

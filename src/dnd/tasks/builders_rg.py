@@ -70,10 +70,17 @@ def _import_rg():
     return reasoning_gym
 
 
-def _generate(generator: str, n: int, seed: int) -> list[dict]:
+def dataset(generator: str, n: int, seed: int, **config):
+    """reasoning-gym's dataset object for `generator` (`config`: its config fields), made
+    with its progress output swallowed; `data[i]` makes item i."""
     rg = _import_rg()
     with contextlib.redirect_stdout(io.StringIO()):
-        data = rg.create_dataset(generator, size=n, seed=seed)
+        return rg.create_dataset(generator, size=n, seed=seed, **config)
+
+
+def _generate(generator: str, n: int, seed: int) -> list[dict]:
+    data = dataset(generator, n, seed)
+    with contextlib.redirect_stdout(io.StringIO()):
         return [data[i] for i in range(n)]
 
 

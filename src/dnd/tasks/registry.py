@@ -13,6 +13,10 @@ prompt text, so the split is the same in every process and on every machine (unl
 Python's salted `hash`), and an item never changes pool when other items are added or
 removed. Prompts are unique within a task, so the pools are disjoint by prompt.
 
+Evaluation-only tasks (suites `unseen` and `heldout`) never train: they score all but
+`spec.min_train` of their items (at most eval_size), and the rest is the train pool, read
+only as condition prompts, ICL shots and the full-shot reference (`split_sizes`).
+
 The train pool is capped because nothing downstream uses more (a zoo LoRA trains for a
 few hundred steps), and a bounded pool keeps prompt embedding and listing fast.
 """
@@ -28,6 +32,7 @@ from dnd.errors import DndError
 from dnd.tasks import builders as b
 from dnd.tasks import builders_bigbench as bb
 from dnd.tasks import builders_evals as ev
+from dnd.tasks import builders_heldout as ho
 from dnd.tasks import builders_rg as rg
 from dnd.tasks import builders_wide as w
 from dnd.tasks import frozen, sources
@@ -35,6 +40,7 @@ from dnd.tasks.items import Item, dedupe, prompt_key
 
 TRAIN_CAP = 2000
 EVAL_FRACTION = 0.4
+EVAL_ONLY_MIN_TRAIN = 128  # one condition batch: all an eval-only task's train pool is for
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class TaskSpec:
     eval_size      how many items to score at most (fewer when the data is small)
     eval_only      a reason (e.g. the BIG-bench canary) why no LoRA, zoo, generator or
                    multi-task adapter may ever train on this task; None for trainable tasks
+    min_train      an eval-only task's train pool: this many items (condition prompts),
+                   the rest scored up to eval_size (`split_sizes`)
     """
 
     name: str
@@ -57,6 +65,7 @@ class TaskSpec:
     build: Callable[[], list[Item]] = field(repr=False, compare=False)
     eval_size: int = 200
     eval_only: str | None = None
+    min_train: int = EVAL_ONLY_MIN_TRAIN
 
     @property
     def suite(self) -> str:
@@ -119,6 +128,11 @@ for _name, _domain, _fmt, _build in (*w.WIDE_SPECS, *ev.SPECS, *rg.SPECS):
 # The never-trained test bed: BIG-bench JSON tasks, evaluation only (the canary).
 for _name, _domain, _fmt, _build in bb.SPECS:
     _SPECS.append(TaskSpec(_name, ("unseen",), _domain, _fmt, _build, eval_size=bb.EVAL_SIZE, eval_only=bb.CANARY))
+# The never-trained test suite from PyPI data (no BIG-bench needed): evaluation only, with
+# 32 condition prompts a task and up to 200 scored items.
+for _name, _domain, _fmt, _build in ho.SPECS:
+    _SPECS.append(TaskSpec(_name, ("heldout",), _domain, _fmt, _build, eval_size=ho.EVAL_SIZE,
+                           eval_only=ho.REASON, min_train=ho.CONDITION_POOL))
 
 
 
@@ -223,18 +237,17 @@ def _check(name: str, items: list[Item]) -> None:
             raise AssertionError(f"task {name}: answer not among choices in {it!r:.200}")
 
 
-EVAL_ONLY_MIN_TRAIN = 128  # one condition batch: all an eval-only task's train pool is for
-
-
-def split_sizes(n_items: int, eval_size: int, eval_only: bool = False) -> tuple[int, int]:
+def split_sizes(n_items: int, eval_size: int, eval_only: bool = False,
+                min_train: int = EVAL_ONLY_MIN_TRAIN) -> tuple[int, int]:
     """(train, eval) pool sizes for a task of `n_items` unique items.
 
     An evaluation-only task never trains a LoRA that the other tasks learn from, so its
-    train pool (condition prompts, ICL shots, the full-shot reference) keeps one condition
-    batch and the rest goes to the scored pool, up to `eval_size`."""
+    train pool (condition prompts, ICL shots, the full-shot reference) keeps `min_train`
+    items (`unseen`: one condition batch, 128; `heldout`: 32) and the rest goes to the
+    scored pool, up to `eval_size`."""
     n_eval = int(n_items * EVAL_FRACTION)
     if eval_only:
-        n_eval = max(n_eval, n_items - EVAL_ONLY_MIN_TRAIN)
+        n_eval = max(n_eval, n_items - min_train)
     n_eval = min(eval_size, n_eval)
     return min(TRAIN_CAP, n_items - n_eval), n_eval
 
@@ -248,7 +261,7 @@ def _pools(name: str) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
     items = dedupe(spec.build())
     _check(name, items)
     ordered = sorted(items, key=prompt_key)
-    n_train, n_eval = split_sizes(len(ordered), spec.eval_size, spec.eval_only is not None)
+    n_train, n_eval = split_sizes(len(ordered), spec.eval_size, spec.eval_only is not None, spec.min_train)
     return tuple(ordered[n_eval : n_eval + n_train]), tuple(ordered[:n_eval])
 
 
@@ -264,3 +277,4 @@ def clear_caches() -> None:
     frozen.clear_cache()
     sources.clear_caches()
     bb.clear_caches()
+    ho.clear_caches()

