@@ -4,7 +4,8 @@
 # package, the MiniLM encoder package, and the pools of SUITES as one frozen-pools file
 # (dnd.tasks.frozen). Run it here, where `make setup` installed the data packages:
 #
-#   bash scripts/gpu_bundle.sh [SUITES]        (default wide,wide_val,unseen; `wide` alone: 157 MB, 4 parts)
+#   bash scripts/gpu_bundle.sh [SUITES]        (default wide,wide_val,heldout; `wide` alone: 157 MB, 4 parts;
+#                                              add unseen where its BIG-bench cache exists)
 #
 # It writes .stage-parts/ in the format of ../shared/hooks/device-stage, so that per part N
 #   ../shared/hooks/device-stage put N      then a device call of   bash .stage/recv.sh   carrying .stage
@@ -13,7 +14,7 @@
 # PART_MB (default 38) keeps part + working tree under one call's 64 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SUITES=${1:-wide,wide_val,unseen}
+SUITES=${1:-wide,wide_val,heldout}
 PY=${PY:-.venv/bin/python}
 PARTS=.stage-parts
 BUNDLE=$(mktemp -d)

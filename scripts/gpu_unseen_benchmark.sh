@@ -5,8 +5,9 @@
 #   here:    bash scripts/gpu_bundle.sh wide_val,unseen      then, per part N: device-stage put N
 #            and a device call of `bash .stage/recv.sh` carrying .stage (see gpu_bundle.sh)
 #   device:  bash scripts/gpu_unseen_benchmark.sh            (one call; DEADLINE seconds, default 540)
+#   without the BIG-bench cache: gpu_bundle.sh wide_val,heldout here, FAR_SUITE=heldout on the device
 #
-# It writes results/gpu-300/{wide_val,unseen}{,-generate}.{md,json,png} and their caches under
+# It writes results/gpu-300/{wide_val,FAR_SUITE}{,-generate}.{md,json,png} and their caches under
 # results/gpu-300/work (small JSON: bring results/gpu-300 back whole). Loglik runs first (the
 # protocol every choice is made on), then generate; JOBS processes share the GPU (a 135M model
 # leaves it idle between kernel launches). DEADLINE stops what is unfinished so the reports of
