@@ -64,19 +64,24 @@ def main() -> None:
     ap.add_argument("--tasks", default="arc_e,boolq,sst2")
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    ap.add_argument("--strategies", default="two-pass,packed-prefix,packed,batched",
+                    help="which to run, comma-separated (e.g. two-pass,packed-prefix for the default against the old scorer)")
     args = ap.parse_args()
+    wanted = set(args.strategies.split(","))
     runner = AdapterModel("smollm2-135m-instruct", LoraSettings(r=16, lora_alpha=32), precision=args.precision)
     model, tok = runner.use(None).model, runner.tokenizer
-    before = old_scorer()
+    before = old_scorer() if "two-pass" in wanted else None
     strategies = {
         "packed + prefix": lambda items: scoring.choice_logprobs(model, tok, items, share_prompt=True),
         "packed": lambda items: scoring.choice_logprobs(model, tok, items, share_prompt=True, share_prefix=False),
         "batched rows": lambda items: scoring.choice_logprobs(model, tok, items, share_prompt=False),
     }
+    keys = {"packed + prefix": "packed-prefix", "packed": "packed", "batched rows": "batched"}
+    strategies = {name: run for name, run in strategies.items() if keys[name] in wanted}
     if before is not None:
         strategies = {f"two-pass ({BEFORE})": lambda items: before.choice_logprobs(model, tok, items, share_prompt=True),
                       **strategies}
-    else:
+    elif "two-pass" in wanted:
         print(f"(no git history with {BEFORE}: the two-pass baseline is left out)")
     print(f"{torch.get_num_threads()} thread(s), {args.precision} base weights, first {args.n} eval-pool items per task")
     print(f"{'task':<8}{'strategy':<22}{'items/s':>9}{'accuracy %':>12}{'speed-up':>10}", flush=True)
