@@ -1,15 +1,11 @@
 """The `heldout` suite: never-trained tasks built from PyPI-package data. Every task builds, its
 pools follow the suite's split (32 condition prompts, up to 200 scored items), every item is
-choice-scorable, the builds are the same under another hash seed, and training refuses them."""
+choice-scorable, and training refuses them (the same pools under another hash seed:
+test_registry.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 
 import numpy as np
@@ -21,17 +17,6 @@ from dnd.tasks import registry
 from dnd.tasks.registry import DOMAINS, SUITES, TRAIN_CAP, get_task, load_pools, split_sizes
 
 HELDOUT = SUITES.get("heldout", [])
-
-
-def _digest(names: list[str]) -> str:
-    """One hash over every task's (train, eval) items, in pool order."""
-    h = hashlib.sha256()
-    for name in names:
-        for pool in load_pools(name):
-            h.update(b"\x00pool")
-            for it in pool:
-                h.update(json.dumps(it.to_json(), sort_keys=True).encode())
-    return h.hexdigest()
 
 
 def test_suite_is_eval_only_and_apart():
@@ -75,17 +60,8 @@ def test_task_pools(name):
         assert len(Counter(it.choices.index(it.answer) for it in evals)) > 1
 
 
-def test_pools_repeat_under_another_hash_seed():
-    if os.environ.get("DND_POOLS"):
-        pytest.skip("DND_POOLS reads frozen pools instead of building them")
-    seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_heldout import _digest, HELDOUT; "
-            "print(_digest(HELDOUT))")
-    env = {**os.environ, "PYTHONHASHSEED": seed, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)],
-                         capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == _digest(HELDOUT)
+# The same pools under another hash seed: tests/tasks/test_registry.py's
+# test_pools_repeat_across_processes builds every task, these included, in a subprocess.
 
 
 def test_generators_leave_the_global_random_state_alone():

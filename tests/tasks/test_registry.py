@@ -104,7 +104,7 @@ def test_pools_repeat_across_processes():
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run(
         [sys.executable, "-c", code, os.path.dirname(__file__)],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True, text=True, env=env, timeout=600,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == _digest(ALL)
