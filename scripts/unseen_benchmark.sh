@@ -50,7 +50,7 @@ run() {  # run SUITE MAX_TASKS [extra flags]: JOBS processes over the suite's ta
   local pids=()
   for ((j = 0; j < JOBS; j++)); do
     # every process gets every task, starting at its own offset; a task being scored is
-    # locked (dnd.evaluation.unseen.task_claim), so the others pass on to the next one
+    # locked (dnd.evaluation.cached_scoring.task_claim), so the others pass on to the next one
     local start=$((j * ${#tasks[@]} / JOBS))
     local mine=("${tasks[@]:start}" "${tasks[@]:0:start}")
     local list; list=$(IFS=,; echo "${mine[*]}")

@@ -20,7 +20,7 @@ trained on by the zoo, the multi-task LoRA or the generator), by log-likelihood:
 
 also per task, with paired differences (dnd.evaluation.paired) DnD - base, DnD - multi-task,
 DnD - shuffled, DnD - own. Resumable: every score is cached under OUT/work/recovery (keys of
-dnd.evaluation.unseen.Scorer: by task, item count and the adapter's weights digest, so
+dnd.evaluation.cached_scoring.Scorer: by task, item count and the adapter's weights digest, so
 generators share the base, own-LoRA and multi-task pieces) and every generated adapter under
 OUT/work/recovery/adapters/FINGERPRINT/seedS/TASK; OUT/NAME/recovery.{json,md} are rewritten
 after every task.
@@ -149,7 +149,7 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     """Score every method on every picked task; returns the results (also written)."""
     from dnd.lora.io import adapter_settings, read_adapter
     from dnd.evaluation.reproduce import Cache
-    from dnd.evaluation.unseen import Runner, Scorer
+    from dnd.evaluation.cached_scoring import Runner, Scorer
     from dnd.generator.generate import Generator
     from dnd.tasks.registry import load_pools
     from dnd.zoo import manifest as zm

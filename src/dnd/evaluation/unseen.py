@@ -31,9 +31,6 @@ OUT/work/SUITE; OUT/SUITE.{json,md,png} are rewritten after every task.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import random
 import time
 import zlib
@@ -48,15 +45,14 @@ from dnd.assets import load_base_model
 from dnd.errors import DndError
 from dnd.evaluation import baselines
 from dnd.evaluation.calibration import Calibration, calibrated_choice, estimate, label_set
+from dnd.evaluation.cached_scoring import Runner, Scorer, state_digest, task_claim
 from dnd.evaluation.reproduce import Cache
-from dnd.evaluation.scoring import CACHE_NAMES, evaluate_items
 from dnd.fileio import atomic_dir, read_json, write_json
 from dnd.generator.generate import Generator
 from dnd.lora.attach import attach_lora
 from dnd.lora.combine import average_states
 from dnd.lora.io import adapter_settings, read_adapter
 from dnd.lora.settings import LoraSettings
-from dnd.lora.swap import AdapterModel
 from dnd.lora.train import TrainSettings, train_lora
 from dnd.tasks.registry import load_pools, pick_tasks
 from dnd.zoo import manifest as zm
@@ -94,17 +90,6 @@ class BenchmarkSettings:
     device: str = "cpu"
 
 
-def state_digest(state: dict[str, torch.Tensor] | None) -> str:
-    """Short content hash of an adapter's weights: the cache key of its scores."""
-    if state is None:
-        return "base"
-    h = hashlib.sha256()
-    for k in sorted(state):
-        h.update(k.encode())
-        h.update(state[k].float().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def random_text(tok, like: list[str], seed: int) -> list[str]:
     """Control condition: one string of uniformly random vocabulary tokens per prompt in
     `like`, as many tokens as that prompt has."""
@@ -139,70 +124,6 @@ def full_shot_adapter(task: str, out: Path, lora: LoraSettings, settings: TrainS
     return read_adapter(out), read_json(out / FULL_SHOT_INFO)
 
 
-class Runner:
-    """One wrapped base model per LoRA shape (zoo r=8, residual generators r=16), built lazily."""
-
-    def __init__(self, base_model: str, device: str, precision: str = "fp32"):
-        self.base_model, self.device, self.precision, self._models = base_model, device, precision, {}
-
-    def model(self, lora: LoraSettings) -> AdapterModel:
-        key = (lora.r, lora.lora_alpha, lora.target_modules)
-        if key not in self._models:
-            self._models[key] = AdapterModel(self.base_model, lora, self.device, self.precision)
-        return self._models[key]
-
-
-class Scorer:
-    """Cached scoring of one method on one task's items (shared with dnd.evaluation.recovery).
-
-    Each piece is cached under CACHE_NAMES[protocol][-precision]/n{items}/TASK/TAG: its
-    accuracy, per-item correctness and (loglik) the length-normalized choice scores that
-    calibration re-weighs. `computed` counts the pieces scored rather than read."""
-
-    def __init__(self, cache: Cache, runner: Runner, protocol: str = "loglik", batch_size: int = 16,
-                 max_length: int = 512):
-        self.cache, self.runner, self.protocol = cache, runner, protocol
-        self.batch_size, self.max_length, self.computed = batch_size, max_length, 0
-        self.suffix = "" if runner.precision == "fp32" else "-" + runner.precision
-
-    def score(self, task: str, tag: str, state, lora: LoraSettings, items, shots=()) -> dict:
-        """The method's cached piece: accuracy, per-item correctness and choice scores."""
-        loglik = self.protocol == "loglik"
-        key = f"{CACHE_NAMES[self.protocol]}{self.suffix}/n{len(items)}/{task}/{tag}"
-        hit = self.cache.get(key)
-        if hit is None or (loglik and "norm" not in hit):  # pieces cached before calibration lack the scores
-            m = self.runner.model(lora).use(state)
-            r = evaluate_items(m.model, m.tokenizer, items, self.protocol, shots=shots, batch_size=self.batch_size,
-                               max_length=self.max_length)
-            hit = {**r.summary(), "correct": [int(p["correct"]) for p in r.predictions]}
-            if loglik:
-                hit["norm"] = [p["norm"] for p in r.predictions]
-            self.cache.put(key, hit)
-            self.computed += 1
-        return hit
-
-    def adapter(self, task: str, state, lora: LoraSettings, items) -> dict:
-        """An adapter's piece, tagged by its weights' digest (the same weights: the same piece)."""
-        return self.score(task, f"adapter_{state_digest(state)}", state, lora, items)
-
-
-@contextlib.contextmanager
-def task_claim(work: Path, task: str, wait: bool):
-    """An exclusive lock on `task` while one process scores it (the OS drops it when the
-    process ends, kill -9 included): parallel runs over the same task list share the tasks as
-    they go instead of splitting them in advance. Yields False where another process holds
-    it and `wait` is False."""
-    path = work / "claims" / f"{task}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:  # "a": the lock file is never written, its time never changes
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-
-
 def check_unseen(scored: list[str], trained: dict[str, list[str]]) -> None:
     """Refuse a run in which any model was trained on a scored task."""
     for who, tasks in trained.items():
@@ -211,187 +132,238 @@ def check_unseen(scored: list[str], trained: dict[str, list[str]]) -> None:
             raise DndError(f"{who}: trained on scored task {seen[0]}; the benchmark needs unseen tasks")
 
 
-def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
-    """Score every method on every task of `s`; returns the results dict (also written)."""
-    from dnd.evaluation.unseen_report import summarize, write_report
+def _adapter_lora(gen: Generator) -> LoraSettings:
+    """The LoRA shape of the adapters a generator writes."""
+    return LoraSettings.from_json(gen.saved.get("adapter_lora", gen.saved["lora"]))
 
-    out, zoo = Path(s.out), Path(s.zoo)
-    work = out / "work" / s.suite
-    cache = Cache(work)
-    loglik = s.protocol == "loglik"
-    rows_key = "rows" if loglik else f"rows-{s.protocol}"
-    report_name = s.suite if loglik else f"{s.suite}-{s.protocol}"
-    manifest = zm.load_manifest(zoo)
-    zoo_tasks = sorted(manifest["tasks"])
-    mt_entry = manifest.get("multitask", {}).get(s.multitask)
-    if not zoo_tasks and {"training_loras", "average", "nearest"} & set(s.methods):
-        raise DndError(f"--zoo {zoo}: holds no task LoRAs, needed by the training-LoRA, average and "
-                       "nearest baselines (leave them out of --methods)")
-    if mt_entry is None and "multitask" in s.methods:
-        raise DndError(f"--multitask {s.multitask}: not in zoo {zoo} (build it with dnd zoo --multitask)")
-    gens = {name: Generator.from_pretrained(path, device=s.device) for name, path in s.generators}
-    scored = pick_tasks(s.suite, s.max_tasks)
-    outside = [t for t in s.tasks if t not in scored]
-    if outside:
-        raise DndError(f"--tasks: {outside[0]} is not among the {len(scored)} tasks picked from suite {s.suite}")
-    mine = list(s.tasks) or scored
-    check_unseen(scored, {f"zoo {zoo}": zoo_tasks, f"multi-task LoRA {s.multitask}": (mt_entry or {}).get("tasks", []),
-                          **{f"generator {n}": g.saved["tasks"] for n, g in gens.items()}})
-    base_model = manifest["base_model"]["name"]
-    zoo_lora = LoraSettings.from_json(manifest["lora"])
-    runner = Runner(base_model, s.device, s.precision)
-    tok = runner.model(zoo_lora).tokenizer
-    zoo_states = {t: read_adapter(zoo / manifest["tasks"][t]["full_shot"]["path"]) for t in zoo_tasks}
-    sample = sorted(random.Random(s.seed).sample(zoo_tasks, min(s.sample_loras, len(zoo_tasks))))
-    average = average_states(list(zoo_states.values())) if zoo_states else None  # the same for every task
-    if mt_entry is not None:
-        mt_dir = zoo / mt_entry["path"]
-        multitask = read_adapter(mt_dir), adapter_settings(mt_dir)
-    primary = s.generators[0][0] if s.generators else None
-    n_cond = {name: g.config.condition.n_prompts for name, g in gens.items()}
-    n_zoo_cond = max(n_cond.values(), default=32)
-    prompts = {t: [it.prompt for it in load_pools(t)[0][:n_zoo_cond]] for t in scored}
-    nearest = baselines.NearestTask(pick_tasks(s.nearest_among, None) if s.nearest_among else zoo_tasks,
-                                    n_zoo_cond, s.encoder_max_tokens)
-    results = {"suite": s.suite, "protocol": s.protocol, "name": report_name, "command": command, "date": time.strftime("%Y-%m-%d"),
-               "settings": _settings_json(s), "base_model": manifest["base_model"], "zoo_tasks": len(zoo_tasks),
-               "sampled_loras": sample, "primary": primary, "tasks": {}}
 
-    suffix = "" if s.precision == "fp32" else "-" + s.precision
-    scorer = Scorer(cache, runner, s.protocol, s.batch_size, max(s.icl_context, 512))
-    score, adapter_score = scorer.score, scorer.adapter
+class Benchmark:
+    """One run of `dnd benchmark`: what every scored task shares (zoo LoRAs, generators,
+    condition prompts, the cached scorer) is built once; `run_task` scores every method on one
+    task, caches its row and rewrites the report."""
 
-    def calibrated(task: str, tag: str, state, lora: LoraSettings, items, hit: dict, cond: list[str],
+    def __init__(self, s: BenchmarkSettings, command: str = ""):
+        self.s, self.out, self.zoo = s, Path(s.out), Path(s.zoo)
+        self.work = self.out / "work" / s.suite
+        self.cache = Cache(self.work)
+        self.loglik = s.protocol == "loglik"
+        self.rows_key = "rows" if self.loglik else f"rows-{s.protocol}"
+        self.report_name = s.suite if self.loglik else f"{s.suite}-{s.protocol}"
+        self.suffix = "" if s.precision == "fp32" else "-" + s.precision  # of the calibration cache keys
+        manifest = zm.load_manifest(self.zoo)
+        self.zoo_tasks = sorted(manifest["tasks"])
+        mt_entry = manifest.get("multitask", {}).get(s.multitask)
+        if not self.zoo_tasks and {"training_loras", "average", "nearest"} & set(s.methods):
+            raise DndError(f"--zoo {self.zoo}: holds no task LoRAs, needed by the training-LoRA, average and "
+                           "nearest baselines (leave them out of --methods)")
+        if mt_entry is None and "multitask" in s.methods:
+            raise DndError(f"--multitask {s.multitask}: not in zoo {self.zoo} (build it with dnd zoo --multitask)")
+        self.gens = {name: Generator.from_pretrained(path, device=s.device) for name, path in s.generators}
+        self.scored = pick_tasks(s.suite, s.max_tasks)
+        outside = [t for t in s.tasks if t not in self.scored]
+        if outside:
+            raise DndError(f"--tasks: {outside[0]} is not among the {len(self.scored)} tasks picked from suite {s.suite}")
+        self.mine = list(s.tasks) or self.scored
+        check_unseen(self.scored, {f"zoo {self.zoo}": self.zoo_tasks,
+                                   f"multi-task LoRA {s.multitask}": (mt_entry or {}).get("tasks", []),
+                                   **{f"generator {n}": g.saved["tasks"] for n, g in self.gens.items()}})
+        self.base_model = manifest["base_model"]["name"]
+        self.zoo_lora = LoraSettings.from_json(manifest["lora"])
+        self.runner = Runner(self.base_model, s.device, s.precision)
+        self.tok = self.runner.model(self.zoo_lora).tokenizer
+        self._load_zoo(manifest, mt_entry)
+        self.primary = s.generators[0][0] if s.generators else None
+        self.n_cond = {name: g.config.condition.n_prompts for name, g in self.gens.items()}
+        self.n_zoo_cond = max(self.n_cond.values(), default=32)
+        self.prompts = {t: [it.prompt for it in load_pools(t)[0][: self.n_zoo_cond]] for t in self.scored}
+        self.nearest = baselines.NearestTask(pick_tasks(s.nearest_among, None) if s.nearest_among else self.zoo_tasks,
+                                             self.n_zoo_cond, s.encoder_max_tokens)
+        self.results = {"suite": s.suite, "protocol": s.protocol, "name": self.report_name, "command": command,
+                        "date": time.strftime("%Y-%m-%d"), "settings": _settings_json(s),
+                        "base_model": manifest["base_model"], "zoo_tasks": len(self.zoo_tasks),
+                        "sampled_loras": self.sample, "primary": self.primary, "tasks": {}}
+        self.scorer = Scorer(self.cache, self.runner, s.protocol, s.batch_size, max(s.icl_context, 512))
+
+    def _load_zoo(self, manifest: dict, mt_entry: dict | None) -> None:
+        """The zoo's task LoRAs, the seeded sample behind the training-LoRA mean, their weight
+        average (the same for every task) and the multi-task LoRA with its settings."""
+        self.zoo_states = {t: read_adapter(self.zoo / manifest["tasks"][t]["full_shot"]["path"]) for t in self.zoo_tasks}
+        self.sample = sorted(random.Random(self.s.seed).sample(self.zoo_tasks, min(self.s.sample_loras,
+                                                                                   len(self.zoo_tasks))))
+        self.average = average_states(list(self.zoo_states.values())) if self.zoo_states else None
+        self.multitask = None
+        if mt_entry is not None:
+            mt_dir = self.zoo / mt_entry["path"]
+            self.multitask = read_adapter(mt_dir), adapter_settings(mt_dir)
+
+    def run(self) -> dict:
+        """Score every task of this process's share; returns the results dict (also written).
+        A task another process is scoring is passed over and waited for at the end."""
+        deferred = []
+        for task in tqdm(self.mine, desc=f"benchmark {self.s.suite}", unit="task"):
+            with task_claim(self.work, task, wait=False) as mine_now:
+                if not mine_now:
+                    deferred.append(task)
+                elif self.finished(task) is None:
+                    self.run_task(task)
+        for task in deferred:  # wait for the other process; score what it left unfinished (killed)
+            with task_claim(self.work, task, wait=True):
+                if self.finished(task) is None:
+                    self.run_task(task)
+        self.report()
+        return self.results
+
+    def full_shot_due(self, task: str) -> bool:
+        return "full_shot" in self.s.methods and self.scored.index(task) < (self.s.full_shot_tasks or len(self.scored))
+
+    def finished(self, task: str) -> dict | None:
+        """`task`'s cached row, if it was scored with this run's methods and settings."""
+        s, row = self.s, self.cache.get(f"{self.rows_key}/{task}")
+        same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision"), row.get("generators"),
+                                    row.get("calibration_rule", "batch")) == (
+            list(s.methods), s.limit, s.precision, [n for n, _ in s.generators], s.calibration)
+        return row if same and ("full_shot" in row["accuracy"]) == self.full_shot_due(task) else None
+
+    def report(self) -> None:
+        """Rewrite SUITE.{json,md,png} from every task finished so far, by this run or a
+        parallel one, in pick order."""
+        from dnd.evaluation.unseen_report import summarize, write_report
+
+        self.results["tasks"] = {t: r for t in self.scored if (r := self.finished(t)) is not None}
+        self.results["summary"] = summarize(self.results)
+        write_json(self.out / f"{self.report_name}.json", self.results)
+        write_report(self.out, self.results)
+
+    def calibrated(self, task: str, tag: str, state, lora: LoraSettings, items, hit: dict, cond: list[str],
                    rule: str) -> dict:
         """`hit` re-scored under the label prior that the model (with `state`) shows on the
         unlabeled `cond` prompts; unchanged for a task whose options vary per item."""
         labels = label_set(items)
         if labels is None:
             return hit
-        key = f"calib{suffix}/{task}/{tag}_{rule}_n{len(cond)}"
-        c = cache.get(key)
+        key = f"calib{self.suffix}/{task}/{tag}_{rule}_n{len(cond)}"
+        c = self.cache.get(key)
         if c is None:
-            model = runner.model(lora).use(state).model
-            c = estimate(model, tok, cond, labels, rule, seed=s.seed).to_json()
-            cache.put(key, c)
+            model = self.runner.model(lora).use(state).model
+            c = estimate(model, self.tok, cond, labels, rule, seed=self.s.seed).to_json()
+            self.cache.put(key, c)
         cal = Calibration.from_json(c)
         correct = [int(it.choices[calibrated_choice(cal, it.choices, norm)] == it.answer)
                    for it, norm in zip(items, hit["norm"])]
         return {"accuracy": sum(correct) / len(correct), "correct": correct}
 
-    def generated(name: str, condition: str, task: str, cond_prompts: list[str], choices=None) -> dict:
-        """choices: the answer set a model-condition generator reads (the scored task's
-        options, never its labels)."""
-        path = work / "adapters" / name / condition / task
+    def generated(self, name: str, condition: str, task: str, cond_prompts: list[str], choices=None) -> dict:
+        """Generator `name`'s adapter for `task` from `cond_prompts`, cached under `condition`.
+        choices: the answer set a model-condition generator reads (the scored task's options,
+        never its labels)."""
+        path = self.work / "adapters" / name / condition / task
         if not (path / ADAPTER_WEIGHTS).exists():
-            g = gens[name]
+            g = self.gens[name]
             t0 = time.perf_counter()
-            state = g.generate(cond_prompts[: n_cond[name]], **({"choices": choices} if g.reads_model else {}))
+            state = g.generate(cond_prompts[: self.n_cond[name]], **({"choices": choices} if g.reads_model else {}))
             g.save_adapter(state, path, info={"condition": condition, "task": task,
                                               "generate_s": round(time.perf_counter() - t0, 3)})
         return read_adapter(path)
 
-    def full_shot_due(task: str) -> bool:
-        return "full_shot" in s.methods and scored.index(task) < (s.full_shot_tasks or len(scored))
-
-    def finished(task: str) -> dict | None:
-        row = cache.get(f"{rows_key}/{task}")
-        same = row is not None and (row.get("methods"), row.get("limit"), row.get("precision"), row.get("generators"),
-                                    row.get("calibration_rule", "batch")) == (
-            list(s.methods), s.limit, s.precision, [n for n, _ in s.generators], s.calibration)
-        return row if same and ("full_shot" in row["accuracy"]) == full_shot_due(task) else None
-
-    def report() -> None:  # every task finished so far, by this run or a parallel one, in pick order
-        results["tasks"] = {t: r for t in scored if (r := finished(t)) is not None}
-        results["summary"] = summarize(results)
-        write_json(out / f"{report_name}.json", results)
-        write_report(out, results)
-
-    def run_task(task: str) -> None:
+    def run_task(self, task: str) -> None:
         """Score every method on `task`, cache its row and rewrite the report."""
+        s = self.s
         train_pool, eval_pool = load_pools(task)
         items = eval_pool[: s.limit] if s.limit else eval_pool
-        if loglik and not all(it.choices for it in items):
+        if self.loglik and not all(it.choices for it in items):
             print(f"benchmark: {task} has open answers; skipped (log-likelihood needs choices)", flush=True)
             return
-        acc: dict[str, float] = {}
-        per_item: dict[str, list[int]] = {}  # method -> correctness of each scored item (paired statistics)
         row = {"n_items": len(items), "methods": list(s.methods), "limit": s.limit, "precision": s.precision,
-               "generators": [n for n, _ in s.generators], "calibration_rule": s.calibration, "accuracy": acc,
-               "correct": per_item,
+               "generators": [n for n, _ in s.generators], "calibration_rule": s.calibration, "accuracy": {},
+               "correct": {},  # method -> correctness of each scored item (paired statistics)
                "calibration": "applied" if label_set(items) else "options vary per item: scored as before"}
-        if not loglik:
+        if not self.loglik:
             row["protocol"] = s.protocol
+        self._score_baselines(task, items, row)
+        self._score_shots(task, train_pool, items, row)
+        self._score_generators(task, items, row)
+        self.cache.put(f"{self.rows_key}/{task}", row)
+        self.report()
 
-        def put(method: str, hit: dict) -> dict:
-            acc[method], per_item[method] = hit["accuracy"], hit["correct"]
-            return hit
+    @staticmethod
+    def _put(row: dict, method: str, hit: dict) -> dict:
+        row["accuracy"][method], row["correct"][method] = hit["accuracy"], hit["correct"]
+        return hit
 
-        calib = "calibrated" in s.methods and loglik  # calibration re-weighs choice log-likelihoods
+    def _score_baselines(self, task: str, items, row: dict) -> None:
+        """Base (and calibrated base), the training-LoRA mean, average, nearest and multi-task LoRAs."""
+        s, put, adapter_score = self.s, self._put, self.scorer.adapter
+        cond = self.prompts[task][: self.n_zoo_cond]
+        calib = "calibrated" in s.methods and self.loglik  # calibration re-weighs choice log-likelihoods
         if "base" in s.methods or calib:
-            base = put("base", score(task, "base", None, zoo_lora, items))
+            base = put(row, "base", self.scorer.score(task, "base", None, self.zoo_lora, items))
             if calib:
                 for rule, name in ((s.calibration, "calibrated"), ("domain", "calibrated_domain")):
-                    put(name, calibrated(task, "base", None, zoo_lora, items, base, prompts[task][:n_zoo_cond], rule))
+                    put(row, name, self.calibrated(task, "base", None, self.zoo_lora, items, base, cond, rule))
         if "training_loras" in s.methods:
-            row["training_loras"] = {t: adapter_score(task, zoo_states[t], zoo_lora, items)["accuracy"] for t in sample}
-            acc["training_lora_mean"] = sum(row["training_loras"].values()) / len(sample)
+            row["training_loras"] = {t: adapter_score(task, self.zoo_states[t], self.zoo_lora, items)["accuracy"]
+                                     for t in self.sample}
+            row["accuracy"]["training_lora_mean"] = sum(row["training_loras"].values()) / len(self.sample)
         if "average" in s.methods:
-            put("average_lora", adapter_score(task, average, zoo_lora, items))
+            put(row, "average_lora", adapter_score(task, self.average, self.zoo_lora, items))
         if "nearest" in s.methods:
-            row["nearest_task"] = near = nearest(task)
-            if near not in zoo_states:
-                raise DndError(f"--zoo {zoo}: lacks the LoRA of {near}, the nearest of {task}'s among the "
-                               f"{s.nearest_among} tasks (bash scripts/nearest_zoo.sh {zoo} trains them)")
-            put("nearest_lora", adapter_score(task, zoo_states[near], zoo_lora, items))
+            row["nearest_task"] = near = self.nearest(task)
+            if near not in self.zoo_states:
+                raise DndError(f"--zoo {self.zoo}: lacks the LoRA of {near}, the nearest of {task}'s among the "
+                               f"{s.nearest_among} tasks (bash scripts/nearest_zoo.sh {self.zoo} trains them)")
+            put(row, "nearest_lora", adapter_score(task, self.zoo_states[near], self.zoo_lora, items))
         if "multitask" in s.methods:
-            hit = put("multitask_lora", adapter_score(task, *multitask, items))
+            hit = put(row, "multitask_lora", adapter_score(task, *self.multitask, items))
             if calib:
-                put("multitask_lora+calibrated", calibrated(task, f"adapter_{state_digest(multitask[0])}", *multitask,
-                                                            items, hit, prompts[task][:n_zoo_cond], s.calibration))
+                put(row, "multitask_lora+calibrated", self.calibrated(
+                    task, f"adapter_{state_digest(self.multitask[0])}", *self.multitask, items, hit, cond, s.calibration))
+
+    def _score_shots(self, task: str, train_pool, items, row: dict) -> None:
+        """What reads the task's labeled train pool: 1- and k-shot ICL and the full-shot LoRA."""
+        s = self.s
         if "icl" in s.methods:
-            k = baselines.max_shots(tok, train_pool, items, s.icl_context, cap=s.shots)
+            k = baselines.max_shots(self.tok, train_pool, items, s.icl_context, cap=s.shots)
             row["k_shots"] = k
             for name, n in (("icl_1", 1), ("icl_k", k)):
                 shots = tuple((it.prompt, it.answer) for it in train_pool[:n])
-                put(name, score(task, f"icl_{n}_{s.icl_context}", None, zoo_lora, items, shots))
-        if full_shot_due(task):
-            state, info = full_shot_adapter(task, work / "full_shot" / task, zoo_lora, s.full_shot, base_model)
+                self._put(row, name, self.scorer.score(task, f"icl_{n}_{s.icl_context}", None, self.zoo_lora, items,
+                                                       shots))
+        if self.full_shot_due(task):
+            state, info = full_shot_adapter(task, self.work / "full_shot" / task, self.zoo_lora, s.full_shot,
+                                            self.base_model)
             row["full_shot"] = info
-            put("full_shot", adapter_score(task, state, zoo_lora, items))
-        for name in gens if "dnd" in s.methods else ():
-            lora = LoraSettings.from_json(gens[name].saved.get("adapter_lora", gens[name].saved["lora"]))
-            state = generated(name, "prompts", task, prompts[task], label_set(items))
-            hit = put(f"dnd:{name}", adapter_score(task, state, lora, items))
-            if calib:
-                put(f"dnd:{name}+calibrated", calibrated(task, f"adapter_{state_digest(state)}", state, lora, items,
-                                                         hit, prompts[task][: n_cond[name]], s.calibration))
-        if "controls" in s.methods and primary is not None:
-            lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))
-            donor = scored[(scored.index(task) + 1) % len(scored)]
-            row["shuffled_from"] = donor
-            put("shuffled", adapter_score(task, generated(primary, f"shuffled_{donor}", task, prompts[donor], label_set(items)),
-                                          lora, items))
-        if "random_text" in s.methods and primary is not None:
-            lora = LoraSettings.from_json(gens[primary].saved.get("adapter_lora", gens[primary].saved["lora"]))
-            noise = random_text(tok, prompts[task], zlib.crc32(task.encode()))
-            put("random_text", adapter_score(task, generated(primary, "random_text", task, noise), lora, items))
-        cache.put(f"{rows_key}/{task}", row)
-        report()
+            self._put(row, "full_shot", self.scorer.adapter(task, state, self.zoo_lora, items))
 
-    deferred = []  # tasks another process is scoring right now: come back to them at the end
-    for task in tqdm(mine, desc=f"benchmark {s.suite}", unit="task"):
-        with task_claim(work, task, wait=False) as mine_now:
-            if not mine_now:
-                deferred.append(task)
-            elif finished(task) is None:
-                run_task(task)
-    for task in deferred:  # wait for the other process; score what it left unfinished (killed)
-        with task_claim(work, task, wait=True):
-            if finished(task) is None:
-                run_task(task)
-    report()
-    return results
+    def _score_generators(self, task: str, items, row: dict) -> None:
+        """Every generator (and its calibrated adapter), then the primary one's controls."""
+        s, put, adapter_score = self.s, self._put, self.scorer.adapter
+        calib = "calibrated" in s.methods and self.loglik
+        labels = label_set(items)
+        for name in self.gens if "dnd" in s.methods else ():
+            lora = _adapter_lora(self.gens[name])
+            state = self.generated(name, "prompts", task, self.prompts[task], labels)
+            hit = put(row, f"dnd:{name}", adapter_score(task, state, lora, items))
+            if calib:
+                put(row, f"dnd:{name}+calibrated", self.calibrated(
+                    task, f"adapter_{state_digest(state)}", state, lora, items, hit,
+                    self.prompts[task][: self.n_cond[name]], s.calibration))
+        if self.primary is None:
+            return
+        lora = _adapter_lora(self.gens[self.primary])
+        if "controls" in s.methods:
+            donor = self.scored[(self.scored.index(task) + 1) % len(self.scored)]
+            row["shuffled_from"] = donor
+            state = self.generated(self.primary, f"shuffled_{donor}", task, self.prompts[donor], labels)
+            put(row, "shuffled", adapter_score(task, state, lora, items))
+        if "random_text" in s.methods:
+            noise = random_text(self.tok, self.prompts[task], zlib.crc32(task.encode()))
+            put(row, "random_text", adapter_score(task, self.generated(self.primary, "random_text", task, noise),
+                                                  lora, items))
+
+
+def run_benchmark(s: BenchmarkSettings, command: str = "") -> dict:
+    """Score every method on every task of `s`; returns the results dict (also written)."""
+    return Benchmark(s, command).run()
 
 
 def _settings_json(s: BenchmarkSettings) -> dict:
