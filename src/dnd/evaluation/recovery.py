@@ -145,13 +145,53 @@ def summarize(results: dict) -> dict:
     return out
 
 
+def scorable_items(candidates: list[str], limit: int | None, n: int) -> dict[str, list]:
+    """The first `n` candidates whose scored eval-pool items all have choices (log-likelihood
+    needs them), in order, with those items."""
+    from dnd.tasks.registry import load_pools
+
+    picked = {}
+    for task in candidates:
+        items = load_pools(task)[1][:limit] if limit else load_pools(task)[1]
+        if items and all(it.choices for it in items):
+            picked[task] = items
+        if len(picked) == n:
+            break
+    return picked
+
+
+class FreshAdapters:
+    """The generator's adapter for a task from N fresh train-pool prompts (those after the
+    first `read`, which training never read, where at least N are there; else the whole train
+    pool), cached on disk under ROOT/TASK and in memory; returns (state, where the prompts came from)."""
+
+    def __init__(self, gen, root: Path, read: int, seed: int):
+        self.gen, self.root, self.read, self.seed, self._got = gen, root, read, seed, {}
+
+    def __call__(self, task: str) -> tuple[dict, str]:
+        from dnd.lora.io import read_adapter
+        from dnd.tasks.registry import load_pools
+
+        if task not in self._got:
+            items = load_pools(task)[0]
+            pool = [it.prompt for it in items]
+            kw = {"choices": label_set(items)} if self.gen.reads_model else {}  # a model condition reads the answer set
+            fresh = len(pool) - self.read >= self.gen.config.condition.n_prompts
+            path = self.root / task
+            if not (path / ADAPTER_WEIGHTS).exists():
+                self.gen.save_adapter(self.gen.generate(pool[self.read:] if fresh else pool, seed=self.seed, **kw), path,
+                                      info={"task": task, "seed": self.seed, "fresh_prompts": fresh})
+            where = f"fresh (train pool after {self.read})" if fresh else "whole train pool (seen in training)"
+            self._got[task] = read_adapter(path), where
+        return self._got[task]
+
+
 def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     """Score every method on every picked task; returns the results (also written)."""
     from dnd.lora.io import adapter_settings, read_adapter
     from dnd.evaluation.reproduce import Cache
     from dnd.evaluation.cached_scoring import Runner, Scorer
     from dnd.generator.generate import Generator
-    from dnd.tasks.registry import load_pools
     from dnd.zoo import manifest as zm
     from dnd.lora.settings import LoraSettings
 
@@ -177,14 +217,8 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     if mt_entry is not None:
         mt = read_adapter(zoo / mt_entry["path"]), adapter_settings(zoo / mt_entry["path"])
     dnd = f"dnd:{s.name}"
-    picked, items_of = [], {}  # the first n_tasks candidates whose items all have choices (loglik)
-    for task in candidates:
-        items = load_pools(task)[1][: s.limit] if s.limit else load_pools(task)[1]
-        if items and all(it.choices for it in items):
-            picked.append(task)
-            items_of[task] = items
-        if len(picked) == s.n_tasks:
-            break
+    items_of = scorable_items(candidates, s.limit, s.n_tasks)
+    picked = list(items_of)
     if not picked:
         raise DndError(f"--zoo {zoo}: none of the generator's tasks it holds has choices on every scored item "
                        "(log-likelihood needs them)")
@@ -192,23 +226,7 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     results = {"diagnostic": "recovery", "command": command, "date": time.strftime("%Y-%m-%d"),
                "settings": settings, "zoo": {"path": portable_path(zoo), "tasks": len(manifest["tasks"])},
                "base_model": manifest["base_model"], "method": dnd, "picked": picked, "n_prompts": n, "tasks": {}}
-    adapters: dict[str, tuple[dict, str]] = {}
-
-    def generated(task: str) -> tuple[dict, str]:
-        """The generator's cached adapter for `task` from fresh prompts, and where they came from."""
-        if task not in adapters:
-            items = load_pools(task)[0]
-            pool = [it.prompt for it in items]
-            kw = {"choices": label_set(items)} if gen.reads_model else {}  # a model condition reads the answer set
-            fresh = len(pool) - read >= n
-            path = work / "adapters" / identity["fingerprint"] / f"seed{seed}" / task
-            if not (path / ADAPTER_WEIGHTS).exists():
-                gen.save_adapter(gen.generate(pool[read:] if fresh else pool, seed=seed, **kw), path,
-                                 info={"task": task, "seed": seed, "fresh_prompts": fresh})
-            where = f"fresh (train pool after {read})" if fresh else "whole train pool (seen in training)"
-            adapters[task] = read_adapter(path), where
-        return adapters[task]
-
+    generated = FreshAdapters(gen, work / "adapters" / identity["fingerprint"] / f"seed{seed}", read, seed)
     for i, task in enumerate(picked):
         items, acc, correct = items_of[task], {}, {}
 
