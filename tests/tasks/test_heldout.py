@@ -61,7 +61,7 @@ def test_task_pools(name):
 
 
 # The same pools under another hash seed: tests/tasks/test_registry.py's
-# test_pools_repeat_across_processes builds every task, these included, in a subprocess.
+# test_pools_repeat_after_clearing_caches_and_across_processes builds every task, these included, in a subprocess.
 
 
 def test_generators_leave_the_global_random_state_alone():
