@@ -178,8 +178,8 @@ def test_grouped_equals_one_call_per_group(grouped_parts):
     assert got_grads[key][1].abs().sum() > 0
 
 
-@pytest.mark.parametrize("detach", [False, True])
-def test_grouped_objectives_equal_the_per_condition_path(grouped_parts, detach):
+@pytest.mark.parametrize("detach,capped", [(False, False), (True, False), (False, True)])
+def test_grouped_objectives_equal_the_per_condition_path(grouped_parts, detach, capped):
     from dnd.generator.head_api import HeadOutput
     from dnd.generator.objectives.contrastive import Contrastive
     from dnd.generator.objectives.functional import Functional
@@ -188,7 +188,8 @@ def test_grouped_objectives_equal_the_per_condition_path(grouped_parts, detach):
     cached, layout, items = grouped_parts
     tasks = ["sst2", "boolq", "sst2", "rte"]
     batch = Batch(tasks=tasks, cond=torch.zeros(4, 1), examples=[items[t][:2] for t in tasks])
-    for make in (lambda fn: Functional(fn, 0.7), lambda fn: Contrastive(fn, 0.7, 0.5, 100.0, detach=detach)):
+    cap = {k: v[0].detach() for k, v in _batched_state(layout, 1, seed=7).items()} if capped else None
+    for make in (lambda fn: Functional(fn, 0.7), lambda fn: Contrastive(fn, 0.7, 0.5, 100.0, detach=detach, cap=cap)):
         results = []
         for fn in (cached, _PerCall(cached)):
             state = _batched_state(layout, 4)

@@ -138,6 +138,57 @@ def test_detached_hinge_moves_only_the_own_adapter(parts, tasks):
         assert torch.allclose(got_grads[k], (1 + cw) * g, rtol=1e-4, atol=1e-7), k
 
 
+def _zeros(layout) -> dict[str, torch.Tensor]:
+    """The zero-delta adapter without a reference: the base model."""
+    return {k: torch.zeros(shape) for k, shape in zip(layout.keys, layout.shapes)}
+
+
+@pytest.mark.parametrize("tasks", [("sst2", "boolq"), ("sst2", "sst2", "boolq")])
+def test_capped_hinge_follows_the_formula(parts, tasks):
+    """--contrast-cap: L_other counts at most the zero-delta adapter's loss (no gradient):
+    value and gradients equal relu(margin + own - min(other, ref)) written out by hand."""
+    fn, layout, items = parts
+    cw, margin = 0.5, 100.0
+    batch = _batch(tasks, items)
+    cap = {k: v + 0.2 for k, v in _zeros(layout).items()}  # a reference that is not the base model
+    got, got_grads = _on_state(Contrastive(fn, 1.0, cw, margin, cap=cap), layout, batch)
+
+    state = _random_state(layout, len(tasks))
+    partner = {2: [1, 0], 3: [2, 2, 0]}[len(tasks)]
+    per_condition, binds = [], []
+    for b, o in enumerate(partner):
+        own = fn({k: v[b] for k, v in state.items()}, items[tasks[b]])
+        other = fn({k: v[o] for k, v in state.items()}, items[tasks[b]])
+        with torch.no_grad():
+            ref = fn(cap, items[tasks[b]])
+        binds.append(bool(ref < other))
+        per_condition.append(own + cw * torch.relu(margin + own - torch.minimum(other, ref)))
+    want = torch.stack(per_condition).mean()
+    want.backward()
+    assert float(got) == pytest.approx(float(want), rel=1e-6)
+    for k, v in state.items():
+        assert torch.allclose(got_grads[k], v.grad, rtol=1e-5, atol=1e-7), k
+    assert any(binds)  # the cap decides the hinge of some condition here
+
+
+def test_a_partner_worse_than_the_reference_gets_no_push(parts):
+    """With every partner worse than the reference on the condition's items, the capped hinge
+    moves only the condition's own adapter: each gradient is (1 + cw) x its functional one,
+    as with --contrast-detach, and the value is own + cw (margin + own - ref)."""
+    fn, layout, items = parts
+    cw, margin, tasks = 0.5, 100.0, ("sst2", "boolq")
+    batch = _batch(tasks, items)
+    state = _random_state(layout, 2)
+    for b in range(2):  # the precondition: the random adapters are worse than the base model
+        with torch.no_grad():
+            assert fn({k: v[1 - b] for k, v in state.items()}, items[tasks[b]]) > fn(_zeros(layout), items[tasks[b]])
+    got, got_grads = _on_state(Contrastive(fn, 1.0, cw, margin, cap=_zeros(layout)), layout, batch)
+    _, plain = _on_state(Functional(fn), layout, batch)
+    assert any(g.abs().sum() > 0 for g in plain.values())
+    for k, g in plain.items():
+        assert torch.allclose(got_grads[k], (1 + cw) * g, rtol=1e-4, atol=1e-7), k
+
+
 def test_one_task_batch_has_no_contrast_term(parts):
     fn, layout, items = parts
     batch = _batch(("boolq", "boolq"), items)
@@ -150,8 +201,8 @@ def test_one_task_batch_has_no_contrast_term(parts):
 def test_dnd_train_contrastive_end_to_end(tiny_model, tmp_path):
     """2 steps without a zoo; the config records the objective and its settings; the
     generator loads and writes adapters. At step 0 the delta is zero (lora_B starts at 0),
-    so every adapter is the base model, L_own = L_other, and each condition with a partner
-    pays exactly weight x margin over the functional loss of the same batch."""
+    so every adapter is the base model, L_own = L_other (= L_ref, the cap), and each condition
+    with a partner pays exactly weight x margin over the functional loss of the same batch."""
     from dnd.cli.main import build_parser
     from dnd.cli.main import main as dnd_main
     from dnd.cli.train_cmd import config_from_args
@@ -162,13 +213,13 @@ def test_dnd_train_contrastive_end_to_end(tiny_model, tmp_path):
             "--base-model", tiny_model, "--rank", "4", "--alpha", "8", "--n-prompts", "8",
             "--hidden-channels", "8", "--head-width", "8", "--steps", "2", "--batch-size", "4",
             "--max-pool", "16", "--items-per-task", "2", "--max-length", "48",
-            "--contrast-weight", "0.5", "--contrast-margin", "0.2", "--contrast-detach"]
+            "--contrast-weight", "0.5", "--contrast-margin", "0.2", "--contrast-detach", "--contrast-cap"]
     out = tmp_path / "gen"
     assert dnd_main([*argv, "--out", str(out)]) == 0
     saved = read_json(out / C.CONFIG)
     assert saved["objective"] == "contrastive" and saved["zoo"] is None
     assert saved["config"]["train"]["contrast_weight"] == 0.5 and saved["config"]["train"]["contrast_margin"] == 0.2
-    assert saved["config"]["train"]["contrast_detach"] is True
+    assert saved["config"]["train"]["contrast_detach"] is True and saved["config"]["train"]["contrast_cap"] is True
     gen = Generator.from_pretrained(out)
     assert gen.config.train.objective == "contrastive" and gen.config.train.contrast_margin == 0.2
     state = gen.generate([it.prompt for it in load_pools("sst2")[1][:8]])

@@ -71,6 +71,10 @@ def register(sub) -> None:
     g.add_argument("--contrast-detach", action="store_true",
                    help="contrastive: no gradient into the other task's adapter through the hinge (only the "
                         "condition's own adapter is moved to beat it)")
+    g.add_argument("--contrast-cap", action="store_true",
+                   help="contrastive: the other task's adapter counts at most as bad as the reference (the "
+                        "adapter with a zero delta) on the condition's items, so the margin is paid by beating "
+                        "the reference, not by breaking the other task's adapter")
     g.add_argument("--max-pool", type=positive_int, default=512,
                    help="train-pool prompts per task that conditions are sampled from (each is encoded once)")
     g.add_argument("--items-per-task", type=positive_int, default=4,
@@ -137,6 +141,7 @@ def config_from_args(args):
                              contrast_weight=getattr(args, "contrast_weight", 1.0),
                              contrast_margin=getattr(args, "contrast_margin", 0.1),
                              contrast_detach=getattr(args, "contrast_detach", False),
+                             contrast_cap=getattr(args, "contrast_cap", False),
                              items_per_task=getattr(args, "items_per_task", 4),
                              max_pool=getattr(args, "max_pool", 512),
                              item_pool=getattr(args, "item_pool", 0),

@@ -127,13 +127,19 @@ def _model_pools(config: C.GeneratorConfig, items_of: dict, model, tok, identity
     return pools, feature_dim(model.config.hidden_size, layers), 2 * len(layers) + 1
 
 
+def _zero_delta(layout, reference, delta_lora, device: str) -> dict[str, torch.Tensor]:
+    """The written adapter with a zero delta: the reference, or zeros (the base model) without one."""
+    state = {k: torch.zeros(shape) for k, shape in zip(layout.keys, layout.shapes)}
+    if reference is not None:
+        state = concat_ranks(reference[0], reference[1], state, delta_lora)
+    return {k: v.to(device) for k, v in state.items()}
+
+
 def _cached_lower_loss(config, layout, reference, delta_lora, written_lora, model, tok, identity) -> CachedLowerLoss:
     """The functional loss over the top layers only: the layers below carry the written
     adapter's lower part, the reference with a zero delta (the head writes zeros there)."""
     s = config.train
-    lower = {k: torch.zeros(shape) for k, shape in zip(layout.keys, layout.shapes)}
-    if reference is not None:
-        lower = concat_ranks(reference[0], reference[1], lower, delta_lora)
+    lower = _zero_delta(layout, reference, delta_lora, "cpu")
     return CachedLowerLoss(model, tok, written_lora, config.head.top_layers, lower, s.device, s.max_length,
                            s.precision, identity, one_pass=s.one_pass)
 
@@ -215,7 +221,9 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
     if use_func:
         examples = {t: functional.encode(items) for t, items in _labeled_items(s, tasks, items_of).items()}
         if s.objective == "contrastive":
-            objectives.append(Contrastive(functional, 1.0, s.contrast_weight, s.contrast_margin, s.contrast_detach))
+            cap = _zero_delta(layout, reference, delta_lora, s.device) if s.contrast_cap else None
+            objectives.append(Contrastive(functional, 1.0, s.contrast_weight, s.contrast_margin, s.contrast_detach,
+                                          cap))
         else:
             objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
 

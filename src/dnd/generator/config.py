@@ -86,6 +86,7 @@ class GenTrainSettings:
     contrast_weight: float = 1.0  # "contrastive": weight of its hinge (objectives/contrastive.py)
     contrast_margin: float = 0.1  # and its margin (nats: the loss is a mean cross-entropy)
     contrast_detach: bool = False  # the hinge moves only the condition's own adapter, not its partner's
+    contrast_cap: bool = False  # the partner's loss counts at most the zero-delta adapter's (the reference's)
     items_per_task: int = 4  # labeled items per condition for the functional loss
     # labeled items per task kept apart from the condition prompts (the train pool after the
     # first max_pool prompts and the learning curve's held-out items); 0: drawn from the
@@ -98,7 +99,7 @@ class GenTrainSettings:
     one_pass: bool = False
 
     NEW = ("objective", "hybrid_weight", "items_per_task", "max_length", "drop_prob", "precision", "item_pool",
-           "contrast_weight", "contrast_margin", "contrast_detach", "one_pass")
+           "contrast_weight", "contrast_margin", "contrast_detach", "contrast_cap", "one_pass")
 
     def to_json(self) -> dict:
         return _drop_defaults(asdict(self), GenTrainSettings, self.NEW)
