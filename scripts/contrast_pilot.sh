@@ -23,14 +23,11 @@ VARIANTS=${VARIANTS:-functional contrastive}
 TASKS=$($PY -c "from dnd.tasks.registry import pick_tasks; print(','.join(pick_tasks('wide', ${TASKS_N:-48})))")
 export STEPS=${STEPS:-300} TOP=${TOP:-2} ITEM_POOL=${ITEM_POOL:-32} TASKS
 mkdir -p "$ROOT"
+source scripts/variant.sh
+for v in $VARIANTS; do variant "$v" || exit 2; done  # every name checked before any training starts
 for v in $VARIANTS; do
-  case $v in
-    functional|contrastive) obj=$v flags="" ;;
-    contrastive-detach) obj=contrastive flags="--contrast-detach" ;;
-    contrastive-cap) obj=contrastive flags="--contrast-cap" ;;
-    *) echo "contrast_pilot: unknown variant '$v' in VARIANTS (functional, contrastive, contrastive-detach, contrastive-cap)" >&2; exit 2 ;;
-  esac
-  [ -f "$ROOT/$v/manifest.json" ] || OMP_NUM_THREADS=1 OBJECTIVE=$obj TRAIN_FLAGS="$flags" \
+  variant "$v"
+  [ -f "$ROOT/$v/manifest.json" ] || OMP_NUM_THREADS=1 OBJECTIVE=$VOBJ TRAIN_FLAGS="$VFLAGS" \
     bash scripts/train_cpu_generator.sh "$ROOT/$v" > "$ROOT-$v.log" 2>&1 &
 done
 wait

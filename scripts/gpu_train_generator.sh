@@ -17,7 +17,8 @@
 # generator (`python -m dnd.cli.pretrained export --no-task-index --no-check`: the check needs
 # the BIG-bench cache), as $OUT/<objective>.tar.gz (~15 MB), and its log. Here: unpack each
 # into runs/gpu/ and evaluate it (docs/generator.md).
-# Env: OBJECTIVES ("functional contrastive"), STEPS (2000), MAX_TIME (360), ITEM_POOL (128),
+# Env: OBJECTIVES ("functional contrastive"; training variants of scripts/variant.sh, e.g.
+# "contrastive contrastive-cap"), STEPS (2000), MAX_TIME (360), ITEM_POOL (128),
 # DEVICE (cuda; cpu for a dry run here with PY=.venv/bin/python TASKS=a,b STEPS=2), ONE_PASS (1:
 # `dnd train --one-pass`, every condition's items in one forward pass, after a 2-step check on
 # two tasks that falls back to one call per condition if it fails; 0: never), TRAIN_FLAGS.
@@ -28,6 +29,8 @@ PY=${PY:-python3}
 BACK=${OUT:-results/gpu-generator}   # the device tool's $OUT comes back
 ZOO=runs/zoo-shipped-ref
 OBJECTIVES=${OBJECTIVES:-functional contrastive}
+source scripts/variant.sh
+for obj in $OBJECTIVES; do variant "$obj" || exit 2; done  # checked before the loan's minutes go to anything
 export ZOO OMP_NUM_THREADS=4 TOKENIZERS_PARALLELISM=false
 mkdir -p "$BACK"
 start=$(date +%s)
@@ -46,8 +49,9 @@ if [ "${ONE_PASS:-1}" = 1 ]; then  # never tried on a GPU before: a failure must
 fi
 pids=()
 for obj in $OBJECTIVES; do
-  OBJECTIVE=$obj DEVICE=${DEVICE:-cuda} DND="$PY -m dnd.cli" PY=$PY ITEM_POOL=${ITEM_POOL:-128} STEPS=${STEPS:-2000} \
-    MAX_TIME=${MAX_TIME:-360} PRECISION=${PRECISION:-bf16} TRAIN_FLAGS="$FLAGS" \
+  variant "$obj"
+  OBJECTIVE=$VOBJ DEVICE=${DEVICE:-cuda} DND="$PY -m dnd.cli" PY=$PY ITEM_POOL=${ITEM_POOL:-128} STEPS=${STEPS:-2000} \
+    MAX_TIME=${MAX_TIME:-360} PRECISION=${PRECISION:-bf16} TRAIN_FLAGS="$FLAGS $VFLAGS" \
     bash scripts/train_cpu_generator.sh "runs/gpu/$obj" >"$BACK/$obj.log" 2>&1 &
   pids+=($!)
 done
