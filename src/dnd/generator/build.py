@@ -144,16 +144,10 @@ def _cached_lower_loss(config, layout, reference, delta_lora, written_lora, mode
                            s.precision, identity, one_pass=s.one_pass)
 
 
-def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | None, manifest: dict | None,
-                   model=None, tok=None, delta_lora: LoraSettings | None = None, model_identity: str = "") -> Training:
-    """The parts of a run over `tasks`. model / tok: the base model (needed by the
-    functional objective, the model condition and without a zoo); delta_lora: the
-    generated LoRA's shape; model_identity: keys the model condition's cache."""
-    s = config.train
-    shared = config.head is not None
-    use_rec, use_func = s.objective in C.ZOO_OBJECTIVES, s.objective in C.TASK_LOSS_OBJECTIVES
-
-    # --- targets and layout ------------------------------------------------------------
+def _layout_and_targets(config: C.GeneratorConfig, tasks, zoo_dir, manifest, model, delta_lora, shared: bool,
+                        use_rec: bool):
+    """-> (layout, zoo_tokens, zoo_states, all_tokens): the generated LoRA's layout and the
+    zoo's checkpoints as a token head (tokens) or a reconstruction objective (states) reads them."""
     layout, zoo_tokens, zoo_states, all_tokens = None, None, None, None
     if manifest is not None and not shared:
         layout, zoo_tokens = load_zoo_tokens(zoo_dir, manifest, tasks, config.chunk)
@@ -165,15 +159,49 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
             layout = LoraLayout.from_state_dict(_zoo_checkpoints(zoo_dir, manifest, tasks[0])[0], config.chunk)
         else:
             layout = LoraLayout.from_base_model(model, delta_lora, config.chunk)
-    sites, _ = lora_sites(layout.keys, layout.shapes)
+    return layout, zoo_tokens, zoo_states, all_tokens
 
-    # --- reference adapter (residual) --------------------------------------------------
-    reference, written_lora = None, delta_lora
-    if config.reference != residual.NONE:
-        ref_state, ref_lora, ref_name = residual.load_reference(config.reference, zoo_dir, manifest, tasks)
-        residual.check_fits(ref_state, dict(zip(layout.keys, layout.shapes)), config.reference)
-        written_lora = combined_settings(ref_lora, delta_lora)
-        reference = ({k: v.to(s.device) for k, v in ref_state.items()}, ref_lora, ref_name)
+
+def _reference(config: C.GeneratorConfig, layout, tasks, zoo_dir, manifest, delta_lora):
+    """-> (reference, written_lora): the residual's reference (state on the device, its
+    settings, its name) or None, and the settings of the adapter the generator writes."""
+    if config.reference == residual.NONE:
+        return None, delta_lora
+    ref_state, ref_lora, ref_name = residual.load_reference(config.reference, zoo_dir, manifest, tasks)
+    residual.check_fits(ref_state, dict(zip(layout.keys, layout.shapes)), config.reference)
+    device = config.train.device
+    return ({k: v.to(device) for k, v in ref_state.items()}, ref_lora, ref_name), combined_settings(ref_lora, delta_lora)
+
+
+def _task_loss(config: C.GeneratorConfig, layout, reference, delta_lora, written_lora, model, tok, model_identity: str,
+               labeled: dict):
+    """-> (loss, {task: encoded labeled items}, objective) of the task-loss objectives: the
+    cached-lower loss with a top-layers delta, else the full functional loss."""
+    s = config.train
+    if config.head is not None and config.head.top_layers:
+        loss = _cached_lower_loss(config, layout, reference, delta_lora, written_lora, model, tok, model_identity)
+    else:
+        loss = FunctionalLoss(model, tok, written_lora, s.device, s.max_length, s.precision)
+    examples = {t: loss.encode(items) for t, items in labeled.items()}
+    if s.objective == "contrastive":
+        cap = _zero_delta(layout, reference, delta_lora, s.device) if s.contrast_cap else None
+        return loss, examples, Contrastive(loss, 1.0, s.contrast_weight, s.contrast_margin, s.contrast_detach, cap)
+    return loss, examples, Functional(loss, s.hybrid_weight if s.objective == "hybrid" else 1.0)
+
+
+def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | None, manifest: dict | None,
+                   model=None, tok=None, delta_lora: LoraSettings | None = None, model_identity: str = "") -> Training:
+    """The parts of a run over `tasks`. model / tok: the base model (needed by the
+    functional objective, the model condition and without a zoo); delta_lora: the
+    generated LoRA's shape; model_identity: keys the model condition's cache."""
+    s = config.train
+    shared = config.head is not None
+    use_rec, use_func = s.objective in C.ZOO_OBJECTIVES, s.objective in C.TASK_LOSS_OBJECTIVES
+
+    layout, zoo_tokens, zoo_states, all_tokens = _layout_and_targets(config, tasks, zoo_dir, manifest, model,
+                                                                     delta_lora, shared, use_rec)
+    sites, _ = lora_sites(layout.keys, layout.shapes)
+    reference, written_lora = _reference(config, layout, tasks, zoo_dir, manifest, delta_lora)
 
     # --- conditions ----------------------------------------------------------------------
     reads_desc = shared and config.head.description
@@ -214,18 +242,10 @@ def build_training(config: C.GeneratorConfig, tasks: list[str], zoo_dir: Path | 
         del all_tokens
     net.to(s.device)
     functional, examples = None, None
-    if use_func and shared and config.head.top_layers:
-        functional = _cached_lower_loss(config, layout, reference, delta_lora, written_lora, model, tok, model_identity)
-    elif use_func:
-        functional = FunctionalLoss(model, tok, written_lora, s.device, s.max_length, s.precision)
     if use_func:
-        examples = {t: functional.encode(items) for t, items in _labeled_items(s, tasks, items_of).items()}
-        if s.objective == "contrastive":
-            cap = _zero_delta(layout, reference, delta_lora, s.device) if s.contrast_cap else None
-            objectives.append(Contrastive(functional, 1.0, s.contrast_weight, s.contrast_margin, s.contrast_detach,
-                                          cap))
-        else:
-            objectives.append(Functional(functional, s.hybrid_weight if s.objective == "hybrid" else 1.0))
+        functional, examples, objective = _task_loss(config, layout, reference, delta_lora, written_lora, model, tok,
+                                                     model_identity, _labeled_items(s, tasks, items_of))
+        objectives.append(objective)
 
     sampler = TaskSampler(tasks, pools, config.condition.n_prompts, s.device, descs=descs, drop_prob=s.drop_prob,
                           targets=targets if use_rec else None, examples=examples, items_per_task=s.items_per_task,
