@@ -45,6 +45,8 @@ def test_summary_marks_each_rung(tmp_path):
     write_json(d / "unseen.json", benchmark([0] * 5 + [1] * 5))  # level with base: the targets are missed
     curve = [{"step": 10 * i, "heldout_loss": 2.0 - 0.05 * i + (0.3 if i > 20 else 0)} for i in range(25)]
     curve[-1]["heldout_loss_shuffled"] = 1.3  # the shuffled control, where the loop measured it
+    curve[0]["per_task"] = {"a": 2.5, "b": 1.5}
+    curve[-1].update(per_task={"a": 1.2, "b": 1.0}, per_task_shuffled={"a": 1.9, "b": 0.7})
     write_json(gen / "learning_curve.json", curve)
     write_json(gen / "losses.json", [1.0] * 10 + [0.5] * 10)
     md = summarize(d, gen, "cand")
@@ -60,6 +62,7 @@ def test_summary_marks_each_rung(tmp_path):
     assert table["far-unseen (unseen)"][3] == "+10.0 points (+0.0 to +23.3; 3/0/0): **missed**"
     assert "| 240 | 1.1000 | 1.3000 | +0.2000 |" in md and "lowest 1.0000 at step 200" in md  # 10 of 25, the last kept
     assert "| 0 | 2.0000 | - | - |" in md
+    assert "| a | 2.500 | 1.200 | 1.900 |" in md and "| b | 1.500 | 1.000 | 0.700 |" in md  # first, last, shuffled
     assert "first tenth 1.0000, last tenth 0.5000" in md
 
 

@@ -149,6 +149,22 @@ def _benchmark_rung(r: dict | None, label: str) -> tuple[list, list[str]]:
     return row, lines + [""]
 
 
+def _per_task_lines(first: dict, last: dict) -> list[str]:
+    """Each curve task's held-out loss at the curve's first and last points, true condition and
+    shuffled (where the loop measured them): which tasks a change of the mean comes from."""
+    tasks, shuffled = last.get("per_task"), last.get("per_task_shuffled") or {}
+    if not isinstance(tasks, dict) or not tasks or first is last:
+        return []
+    f, a, b = first.get("per_task") or {}, first["step"], last["step"]
+    lines = ["", f"Per curve task (held-out loss at steps {a} and {b}; shuffled: under the next curve task's condition):",
+             "", f"| task | step {a} | step {b} | step {b}, shuffled |", "|---|---|---|---|"]
+    for t, v in tasks.items():
+        sh = shuffled.get(t)
+        lines.append(f"| {t} | " + (f"{f[t]:.3f}" if t in f else "-") + f" | {v:.3f} | "
+                     + (f"{sh:.3f}" if isinstance(sh, (int, float)) else "-") + " |")
+    return lines
+
+
 def learning_curve_lines(gen_dir: Path) -> list[str]:
     """The generator's held-out learning curve and training loss, where its files exist."""
     lines = ["## Learning curve", ""]
@@ -166,7 +182,7 @@ def learning_curve_lines(gen_dir: Path) -> list[str]:
             extra = f"{sh:.4f} | {sh - c['heldout_loss']:+.4f}" if isinstance(sh, (int, float)) else "- | -"
             return f"| {c['step']} | {c['heldout_loss']:.4f} | {extra} |"
 
-        lines += [row(pts[i]) for i in keep]
+        lines += [row(pts[i]) for i in keep] + _per_task_lines(pts[0], pts[-1])
     else:
         lines.append(f"No {LEARNING_CURVE} in the generator directory (the training loop writes it).")
     losses = _load(gen_dir / "losses.json")
