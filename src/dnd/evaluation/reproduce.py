@@ -69,7 +69,29 @@ class Cache:
         write_json(self.root / f"{key}.json", value)
 
 
+def _dnd_adapter(s: ReproduceSettings, work: Path, zoo_dir: Path, cache: Cache, held: str, train_tasks: list[str],
+                 cond_prompts: list[str]) -> tuple[dict, dict, dict]:
+    """DnD for held-out task `held`: a generator trained on `train_tasks` (never on `held`),
+    conditioned on its unlabeled prompts. -> (training info, generation timings, adapter state);
+    the generator, adapter and timings are cached under `work`."""
+    gen_dir = work / "generators" / held
+    gen_info = train_generator(zoo_dir, gen_dir, s.generator, holdout=(held,), tasks=tuple(train_tasks))
+    dnd_info = cache.get(f"dnd/{held}")
+    if dnd_info is None or not (work / "adapters" / held / ADAPTER_WEIGHTS).exists():  # adapters are not committed
+        gen = Generator.from_pretrained(gen_dir, device=s.device)
+        gen.generate(cond_prompts)  # warm-up (loads the encoder), so the timing below is steady-state
+        timings: dict = {}
+        t0 = time.perf_counter()
+        state = gen.generate(cond_prompts, timings=timings)
+        gen.save_adapter(state, work / "adapters" / held, info={"condition": "train pool", "n": len(cond_prompts)})
+        dnd_info = {"generate_s": round(time.perf_counter() - t0, 3), **{k: round(v, 3) for k, v in timings.items()}}
+        cache.put(f"dnd/{held}", dnd_info)
+    return gen_info, dnd_info, read_adapter(work / "adapters" / held)
+
+
 def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
+    """Leave-one-out over the suite: for each held-out task, a generator trained without it
+    against every baseline; returns the results (also written, after every task)."""
     out = Path(s.out)
     if s.device.startswith("cuda"):
         import torch
@@ -109,20 +131,7 @@ def run_reproduce(s: ReproduceSettings, command: str = "") -> dict:
         train_tasks = training_tasks(held, s.train_on, suite, list(manifest["tasks"]))
         cond_prompts = [it.prompt for it in train_pool[:n_cond]]  # never the scored items
 
-        # DnD: a generator that never saw `held`, conditioned on its unlabeled prompts
-        gen_dir = work / "generators" / held
-        gen_info = train_generator(zoo_dir, gen_dir, s.generator, holdout=(held,), tasks=tuple(train_tasks))
-        dnd_info = cache.get(f"dnd/{held}")
-        if dnd_info is None or not (work / "adapters" / held / ADAPTER_WEIGHTS).exists():  # adapters are not committed
-            gen = Generator.from_pretrained(gen_dir, device=s.device)
-            gen.generate(cond_prompts)  # warm-up (loads the encoder), so the timing below is steady-state
-            timings: dict = {}
-            t0 = time.perf_counter()
-            state = gen.generate(cond_prompts, timings=timings)
-            gen.save_adapter(state, work / "adapters" / held, info={"condition": "train pool", "n": len(cond_prompts)})
-            dnd_info = {"generate_s": round(time.perf_counter() - t0, 3), **{k: round(v, 3) for k, v in timings.items()}}
-            cache.put(f"dnd/{held}", dnd_info)
-        dnd_state = read_adapter(work / "adapters" / held)
+        gen_info, dnd_info, dnd_state = _dnd_adapter(s, work, zoo_dir, cache, held, train_tasks, cond_prompts)
 
         near, sims = baselines.nearest_task(
             encoder.cached_features(cond_prompts),
