@@ -127,19 +127,18 @@ def _model_pools(config: C.GeneratorConfig, items_of: dict, model, tok, identity
     return pools, feature_dim(model.config.hidden_size, layers), 2 * len(layers) + 1
 
 
-def _zero_delta(layout, reference, delta_lora, device: str) -> dict[str, torch.Tensor]:
+def _zero_delta(layout, reference, delta_lora) -> dict[str, torch.Tensor]:
     """The written adapter with a zero delta: the reference, or zeros (the base model) without one."""
     state = {k: torch.zeros(shape) for k, shape in zip(layout.keys, layout.shapes)}
     if reference is not None:
-        state = concat_ranks(reference[0], reference[1], state, delta_lora)
-    return {k: v.to(device) for k, v in state.items()}
+        state = concat_ranks(reference[0], reference[1], state, delta_lora)  # on the CPU, as `state`
+    return state
 
 
-def _cached_lower_loss(config, layout, reference, delta_lora, written_lora, model, tok, identity) -> CachedLowerLoss:
+def _cached_lower_loss(config, lower: dict, written_lora, model, tok, identity) -> CachedLowerLoss:
     """The functional loss over the top layers only: the layers below carry the written
-    adapter's lower part, the reference with a zero delta (the head writes zeros there)."""
+    adapter's lower part, `lower`: the reference with a zero delta (the head writes zeros there)."""
     s = config.train
-    lower = _zero_delta(layout, reference, delta_lora, "cpu")
     return CachedLowerLoss(model, tok, written_lora, config.head.top_layers, lower, s.device, s.max_length,
                            s.precision, identity, one_pass=s.one_pass)
 
@@ -178,13 +177,14 @@ def _task_loss(config: C.GeneratorConfig, layout, reference, delta_lora, written
     """-> (loss, {task: encoded labeled items}, objective) of the task-loss objectives: the
     cached-lower loss with a top-layers delta, else the full functional loss."""
     s = config.train
+    zero = _zero_delta(layout, reference, delta_lora)  # the written adapter with a zero delta
     if config.head is not None and config.head.top_layers:
-        loss = _cached_lower_loss(config, layout, reference, delta_lora, written_lora, model, tok, model_identity)
+        loss = _cached_lower_loss(config, zero, written_lora, model, tok, model_identity)
     else:
         loss = FunctionalLoss(model, tok, written_lora, s.device, s.max_length, s.precision)
     examples = {t: loss.encode(items) for t, items in labeled.items()}
     if s.objective == "contrastive":
-        cap = _zero_delta(layout, reference, delta_lora, s.device) if s.contrast_cap else None
+        cap = {k: v.to(s.device) for k, v in zero.items()} if s.contrast_cap else None
         return loss, examples, Contrastive(loss, 1.0, s.contrast_weight, s.contrast_margin, s.contrast_detach, cap)
     return loss, examples, Functional(loss, s.hybrid_weight if s.objective == "hybrid" else 1.0)
 
