@@ -53,7 +53,7 @@ def test_resume_after_kill(tiny_zoo, tmp_path):
     """Kill training after its first saved state; rerunning resumes instead of restarting."""
     out = tmp_path / "gen"
     args = [sys.executable, "-m", "dnd.cli", "train", "--zoo", str(tiny_zoo), "--out", str(out),
-            "--n-prompts", "8", "--hidden-channels", "16", "--steps", "250", "--batch-size", "4"]
+            "--n-prompts", "8", "--hidden-channels", "16", "--steps", "80", "--save-every", "20", "--batch-size", "4"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import time
 
@@ -67,7 +67,8 @@ def test_resume_after_kill(tiny_zoo, tmp_path):
     r = subprocess.run(args, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert f"resuming {out} at step {saved_step}" in r.stdout
-    assert len(read_json(out / C.LOSSES)) == 250
+    assert len(read_json(out / C.LOSSES)) == 80
+    assert read_json(out / C.CONFIG)["config"]["train"]["save_every"] == 20
 
 
 def test_holdout_is_never_seen(tiny_zoo, tmp_path):

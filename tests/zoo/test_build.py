@@ -67,7 +67,7 @@ def test_checkpoints_load_with_peft_and_differ(tiny_zoo, tiny_model):
 def test_resume_after_kill_keeps_first_task(tmp_path, tiny_model):
     zoo = tmp_path / "zoo"
     # Enough steps that the second task is still training when the first one lands.
-    proc = subprocess.Popen([sys.executable, "-m", "dnd.cli", *zoo_args(zoo, tiny_model, steps="150")],
+    proc = subprocess.Popen([sys.executable, "-m", "dnd.cli", *zoo_args(zoo, tiny_model, steps="60")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -79,7 +79,7 @@ def test_resume_after_kill_keeps_first_task(tmp_path, tiny_model):
     tasks = read_json(zoo / mf.MANIFEST)["tasks"]
     assert list(tasks) == ["sst2"], "the kill should land while the second task trains"
     first = {p: (p.stat().st_mtime_ns, sha256_file(p)) for p in (zoo / "sst2").rglob("*") if p.is_file()}
-    r = dnd(*zoo_args(zoo, tiny_model, steps="150"))
+    r = dnd(*zoo_args(zoo, tiny_model, steps="60"))
     assert r.returncode == 0, r.stderr
     assert "1 task(s) already in" in r.stdout
     m = mf.load_manifest(zoo)

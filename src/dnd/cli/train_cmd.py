@@ -50,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--max-time", type=positive_float, default=None, metavar="SECONDS",
                    help="stop after this many seconds of training (a resumed run's earlier time included) and "
                         "save the generator as it is; the learning-rate schedule stays the one of --steps")
+    p.add_argument("--save-every", type=positive_int, default=100, metavar="STEPS",
+                   help="save the resumable training state every this many steps (a killed run resumes from it)")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--weight-decay", type=nonneg_float, default=0.1)
@@ -136,6 +138,7 @@ def config_from_args(args):
                              weight_decay=args.weight_decay, warmup_steps=min(50, args.steps // 10 + 1),
                              cond_noise=args.cond_noise, target_noise=args.target_noise,
                              token_weighting=not args.no_token_weighting, seed=args.seed, device=args.device,
+                             save_every=getattr(args, "save_every", 100),
                              objective=getattr(args, "objective", "reconstruction"),
                              hybrid_weight=getattr(args, "hybrid_weight", 1.0),
                              contrast_weight=getattr(args, "contrast_weight", 1.0),
