@@ -23,3 +23,11 @@ def test_an_unknown_name_is_one_line_and_exit_2():
     assert r.stderr.strip().splitlines() == [
         "unknown training variant 'contrastive-typo' (functional, contrastive, contrastive-detach, contrastive-cap, "
         "hybrid, reconstruction)"]
+
+
+def test_the_seen_task_ablation_checks_its_variant_before_running_anything(tmp_path):
+    script = SCRIPT.parent / "seen_task_ablation.sh"
+    r = subprocess.run(["bash", str(script), str(tmp_path / "gen"), str(tmp_path / "zoo")],
+                       env={"PATH": "/usr/bin:/bin", "VARIANT": "cap"}, capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown training variant 'cap'" in r.stderr
+    assert not list(tmp_path.iterdir())  # no zoo, no generator
