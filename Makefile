@@ -22,8 +22,10 @@ $(VENV)/.installed: requirements.txt requirements-assets.txt pyproject.toml
 demo: setup
 	$(BIN)/dnd demo
 
+# Test files spread over the cores (at most 4 workers; a file's tests stay together, so its
+# fixtures are built once), one torch thread per worker unless OMP_NUM_THREADS says otherwise.
 test: setup browser
-	$(BIN)/python -m pytest tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile tests
 
 # Debian's chromium for the page's browser test (tests/serving/test_browser.py, driven by
 # Playwright pointed at /usr/bin/chromium: no browser download). Installed only when missing.
