@@ -55,7 +55,7 @@ if has diversity; then
 fi
 if has recovery && [ -n "$ZOO" ]; then
   $DND diagnose recovery "${D[@]}" --zoo "$ZOO" --tasks "$RECOVERY_TASKS" --limit "$LIMIT" --precision "$PRECISION" \
-    --device "$DEVICE"
+    --device "$DEVICE" ${CEILING_ZOO:+--ceiling-zoo "$CEILING_ZOO"}
 fi
 
 if has near || has far; then

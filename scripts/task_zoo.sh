@@ -7,6 +7,7 @@
 #   bash scripts/task_zoo.sh ZOO_DIR TASK,TASK,...     (rerun to resume: finished tasks are kept)
 #
 # JOBS processes of OMP_NUM_THREADS threads each (default 2 x 1 on 2 cores) share the tasks.
+# ZOO_FLAGS adds `dnd zoo` flags, e.g. ZOO_FLAGS="--top-layers 2" (the top-layer ceiling zoo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ZOO=$1
@@ -17,7 +18,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 [ -f "$ZOO/manifest.json" ] || $PY scripts/shipped_reference_zoo.py "$ZOO"
 for ((j = 0; j < ${JOBS:-2}; j++)); do
   share=$($PY -c "import sys; print(','.join(sys.argv[1].split(',')[int(sys.argv[2])::int(sys.argv[3])]))" "$TASKS" $j "${JOBS:-2}")
-  [ -z "$share" ] || $DND zoo --tasks "$share" --out "$ZOO" --steps 40 --keep 5 --batch-size 8 --lr 3e-4 &
+  [ -z "$share" ] || $DND zoo --tasks "$share" --out "$ZOO" --steps 40 --keep 5 --batch-size 8 --lr 3e-4 ${ZOO_FLAGS:-} &
 done
 wait
 $DND zoo --list "$ZOO" > /dev/null

@@ -112,3 +112,36 @@ def test_candidates_share_the_generator_free_pieces(tmp_path, zoo_with_multitask
         assert set(row["accuracy"]) == {"base", "full_shot", "dnd:basis", "shuffled"}
         assert row["correct"]["base"] == first["tasks"][task]["correct"]["base"]
     assert "multitask_recovery" not in second["summary"] and "multitask_recovery" in first["summary"]
+
+
+def test_ceiling_zoo_column(tmp_path, zoo_with_multitask, tiny_residual_generator, tiny_model, tiny_zoo, capsys):
+    from dnd.lora.train import TrainSettings
+    from dnd.zoo.build import ZooSettings, build_zoo
+
+    ceiling = tmp_path / "top1"
+    build_zoo(ZooSettings(tasks=("sst2",), out=str(ceiling), base_model=tiny_model, keep=1, top_layers=1,
+                          lora=LoraSettings(r=4, lora_alpha=8),
+                          train=TrainSettings(steps=3, batch_size=2, lr=1e-2, warmup_steps=1, max_length=64)))
+    out = tmp_path / "diag"
+    argv = ["diagnose", "recovery", "--generator", str(tiny_residual_generator), "--zoo", str(zoo_with_multitask),
+            "--tasks", "2", "--limit", str(LIMIT), "--out", str(out), "--name", "res", "--ceiling-zoo", str(ceiling)]
+    assert main(argv) == 0, capsys.readouterr().err
+    r = read_json(out / "res" / "recovery.json")
+    assert r["ceiling_zoo"]["top_layers"] == 1 and r["ceiling_zoo"]["tasks"] == 1
+    assert "ceiling" in r["tasks"]["sst2"]["accuracy"] and "ceiling" not in r["tasks"]["boolq"]["accuracy"]
+    # the ceiling column is the ceiling zoo's own LoRA on the same items
+    items = load_pools("sst2")[1][:LIMIT]
+    runner = AdapterModel(tiny_model, LoraSettings(r=4, lora_alpha=8))
+    entry = read_json(ceiling / "manifest.json")["tasks"]["sst2"]
+    want = evaluate_items(runner.use(read_adapter(ceiling / entry["full_shot"]["path"])).model, runner.tokenizer,
+                          items, "loglik")
+    assert r["tasks"]["sst2"]["correct"]["ceiling"] == [int(p["correct"]) for p in want.predictions]
+    c, acc = r["summary"]["ceiling"], r["tasks"]["sst2"]["accuracy"]
+    gain = acc["full_shot"] - acc["base"]
+    assert c["n_tasks"] == 1
+    assert c["recovery"] == (pytest.approx((acc["ceiling"] - acc["base"]) / gain) if gain > 1e-12 else None)
+    assert "own LoRA, top layers only" in (out / "res" / "recovery.md").read_text()
+    # a zoo trained on every layer is no ceiling zoo
+    argv[-1] = str(tiny_zoo)
+    assert main(argv) == 2
+    assert "--top-layers" in capsys.readouterr().err

@@ -12,7 +12,8 @@ from dnd.generator import config as C
 from dnd.generator.condition import ConditionSettings
 from dnd.generator.generate import Generator
 from dnd.generator.heads import SharedLoraHead
-from dnd.generator.objectives.cached_lower import CachedLowerLoss, layer_of
+from dnd.generator.objectives.cached_lower import CachedLowerLoss
+from dnd.lora.attach import layer_of
 from dnd.generator.objectives.functional import FunctionalLoss
 from dnd.generator.tokenizer import LoraLayout
 from dnd.generator.train import train_generator

@@ -118,3 +118,21 @@ def test_list_and_plot(tiny_zoo):
     assert r.returncode == 0, r.stderr
     png = Path(r.stdout.strip())
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_top_layers_trains_only_the_top_layers(tmp_path, tiny_model):
+    from dnd.lora.attach import layer_of
+
+    zoo = tmp_path / "zoo"
+    r = dnd(*zoo_args(zoo, tiny_model, tasks="sst2", steps="3", keep="1"), "--top-layers", "1")
+    assert r.returncode == 0, r.stderr
+    m = mf.load_manifest(zoo)
+    assert m["tasks"]["sst2"]["top_layers"] == 1
+    state = load_file(zoo / m["tasks"]["sst2"]["full_shot"]["path"] / ADAPTER_WEIGHTS)
+    top = max(layer_of(k) for k in state)
+    for key, value in state.items():
+        # the full shape is kept; below the top layer every lora_B is zero, above it trained
+        if "lora_B" in key:
+            assert (value.abs().sum() > 0) == (layer_of(key) == top), key
+    r = dnd(*zoo_args(tmp_path / "z2", tiny_model, tasks="sst2", steps="3", keep="1"), "--top-layers", "-1")
+    assert r.returncode == 2 and "--top-layers" in r.stderr and "Traceback" not in r.stderr

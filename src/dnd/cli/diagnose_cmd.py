@@ -57,6 +57,9 @@ def register(sub) -> None:
     r.add_argument("--tasks", type=positive_int, default=20, help="how many training tasks (default %(default)s)")
     r.add_argument("--limit", type=positive_int, default=100, help="scored items per task, eval-pool order (default %(default)s)")
     r.add_argument("--multitask", default=None, help="name of the zoo's multi-task LoRA (default: wide, or its only one)")
+    r.add_argument("--ceiling-zoo", default=None, metavar="ZOO_DIR",
+                   help="own LoRAs trained on the top layers only (`dnd zoo --top-layers N`): adds their column, the "
+                        "most a generator writing those layers could recover")
     r.add_argument("--seed", type=nonneg_int, default=None, help="condition draw (default: the training seed + 1)")
     r.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="base model weights while scoring (default %(default)s)")
     r.add_argument("--batch-size", type=positive_int, default=16)
@@ -110,7 +113,7 @@ def run_recovery(args) -> int:
 
     s = RecoverySettings(generator=args.generator, zoo=args.zoo, out=args.out, name=_name(args), n_tasks=args.tasks,
                          limit=args.limit, multitask=args.multitask, seed=args.seed, precision=args.precision,
-                         batch_size=args.batch_size, device=args.device)
+                         batch_size=args.batch_size, device=args.device, ceiling_zoo=args.ceiling_zoo)
     results = run(s, command=_command(args))
     print(results["summary"]["line"])
     print(f"wrote {Path(args.out) / s.name}/recovery.md, .json ({len(results['tasks'])} task(s))")

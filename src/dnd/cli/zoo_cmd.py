@@ -43,6 +43,9 @@ def register(sub) -> None:
     p.add_argument("--alpha", type=positive_int, default=16, help="lora_alpha")
     p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
     p.add_argument("--lr", type=positive_float, default=1e-4, help="AdamW learning rate (cosine decay)")
+    p.add_argument("--top-layers", type=int, default=0, metavar="N",
+                   help="train only the top N decoder layers' LoRA (the rest stay zero: the part a "
+                        "`dnd train --top-layers N` generator writes); 0: every layer")
     p.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per task (default: 150 CPU, 300 CUDA)")
     p.add_argument("--keep", type=positive_int, default=None, help="checkpoints kept per task (default: 10 CPU, 50 CUDA)")
     p.add_argument("--batch-size", type=positive_int, default=8)
@@ -68,6 +71,8 @@ def run(args) -> int:
     for flag in ("rank", "alpha", "batch_size", "max_length"):
         if getattr(args, flag) < 1:
             raise DndError(f"--{flag.replace('_', '-')} must be positive")
+    if args.top_layers < 0:
+        raise DndError("--top-layers must be 0 (every layer) or positive")
     from dnd.artifacts import check_output
     from dnd.lora.settings import LoraSettings
     from dnd.lora.train import TrainSettings
@@ -82,7 +87,8 @@ def run(args) -> int:
     train = TrainSettings(lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                           seed=args.seed, device=args.device, precision=precision)
     settings = with_device_defaults(
-        ZooSettings(tasks=tasks, out=args.out, lora=lora, train=train, base_model=args.base_model),
+        ZooSettings(tasks=tasks, out=args.out, lora=lora, train=train, base_model=args.base_model,
+                    top_layers=args.top_layers),
         args.steps, args.keep)
     if args.multitask is not None:
         from dnd.zoo.multitask import MultitaskSettings, build_multitask

@@ -15,6 +15,9 @@ trained on by the zoo, the multi-task LoRA or the generator), by log-likelihood:
                     training never read, where at least N are there; else from the whole
                     train pool (the row says which)
     shuffled        control: the generator's adapter for the next picked task (its prompts)
+    ceiling         optional (`ceiling_zoo`): the task's own LoRA from a second zoo trained the
+                    same way on the top N layers only (`dnd zoo --top-layers N`), the most a
+                    generator that writes only those layers could recover
 
     recovery = mean over tasks (DnD - base) / mean over tasks (own LoRA - base)   (target >= 70%)
 
@@ -56,6 +59,7 @@ class RecoverySettings:
     precision: str = "fp32"  # base model weights while scoring (every method alike)
     batch_size: int = 16
     device: str = "cpu"
+    ceiling_zoo: str | None = None  # own LoRAs of the top layers only: the `ceiling` column where it has the task
 
 
 def seen_tasks(gen_tasks: list[str], zoo_tasks, n: int | None = None) -> list[str]:
@@ -84,6 +88,10 @@ def _multitask_entry(manifest: dict, want: str | None, zoo: Path):
     if "wide" in have:
         return "wide", have["wide"]
     return (next(iter(have)), next(iter(have.values()))) if len(have) == 1 else (None, None)
+
+
+def _pct(v: float | None, digits: int = 0) -> str:
+    return "–" if v is None else f"{100 * v:.{digits}f}" + ("%" if digits == 0 else "")
 
 
 def _ratio(num: list[float], den: list[float]) -> float | None:
@@ -129,6 +137,9 @@ def summarize(results: dict) -> dict:
             d = paired_difference({t: r["correct"][a] for t, r in rows.items()},
                                   {t: r["correct"][b] for t, r in rows.items()})
             out["paired"][f"{a} - {b}"] = {"a": a, "b": b, **d.to_json()}
+    capped = {t: r for t, r in rows.items() if "ceiling" in r["accuracy"]}
+    if capped:
+        out["ceiling"] = _ceiling(capped, dnd)
     rec = out.get("recovery")
     control = out["paired"].get(f"{dnd} - shuffled")
     out["targets"] = {f"recovery >= {100 * RECOVERY_TARGET:.0f}% of the own-LoRA gain over base":
@@ -142,6 +153,23 @@ def summarize(results: dict) -> dict:
     mt = out.get("multitask_recovery")
     out["line"] = (f"seen-task recovery over {len(rows)} training tasks: {what} ({100 * out['own_gain']:+.1f} points; "
                    f"target >= 70%: {met})" + ("" if mt is None else f"; the multi-task LoRA {100 * mt:.0f}%"))
+    return out
+
+
+def _ceiling(rows: dict, dnd: str) -> dict:
+    """On the tasks the ceiling zoo holds: the recovery of its top-layer own LoRAs and of DnD
+    (both over the full own LoRAs' gain), and DnD - ceiling paired."""
+    from dnd.evaluation.paired import paired_difference
+
+    col = {m: [r["accuracy"][m] for r in rows.values()] for m in ("base", "full_shot", "ceiling", dnd)}
+    own = [o - b for o, b in zip(col["full_shot"], col["base"])]
+    out = {"n_tasks": len(rows), "mean": {m: sum(v) / len(v) for m, v in col.items()}}
+    for m, key in (("ceiling", "recovery"), (dnd, "dnd_recovery")):
+        gain = [a - b for a, b in zip(col[m], col["base"])]
+        out[key], out[f"{key}_ci95"] = _ratio(gain, own), _ratio_ci(gain, own)
+    d = paired_difference({t: r["correct"][dnd] for t, r in rows.items()},
+                          {t: r["correct"]["ceiling"] for t, r in rows.items()})
+    out["paired"] = {f"{dnd} - ceiling": {"a": dnd, "b": "ceiling", **d.to_json()}}
     return out
 
 
@@ -216,6 +244,7 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     zoo_lora = LoraSettings.from_json(manifest["lora"])
     if mt_entry is not None:
         mt = read_adapter(zoo / mt_entry["path"]), adapter_settings(zoo / mt_entry["path"])
+    ceiling = _ceiling_zoo(s.ceiling_zoo, manifest) if s.ceiling_zoo else None
     dnd = f"dnd:{s.name}"
     items_of = scorable_items(candidates, s.limit, s.n_tasks)
     picked = list(items_of)
@@ -225,6 +254,7 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
     settings = {**asdict(s), "seed": seed, "multitask": mt_name}
     results = {"diagnostic": "recovery", "command": command, "date": time.strftime("%Y-%m-%d"),
                "settings": settings, "zoo": {"path": portable_path(zoo), "tasks": len(manifest["tasks"])},
+               **({"ceiling_zoo": ceiling["about"]} if ceiling else {}),
                "base_model": manifest["base_model"], "method": dnd, "picked": picked, "n_prompts": n, "tasks": {}}
     generated = FreshAdapters(gen, work / "adapters" / identity["fingerprint"] / f"seed{seed}", read, seed)
     for i, task in enumerate(picked):
@@ -238,6 +268,9 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
                                         zoo_lora, items))
         if mt_entry is not None:
             put("multitask_lora", scorer.adapter(task, *mt, items))
+        if ceiling and task in ceiling["manifest"]["tasks"]:
+            put("ceiling", scorer.adapter(task, read_adapter(ceiling["dir"] / ceiling["manifest"]["tasks"][task]
+                                                             ["full_shot"]["path"]), ceiling["lora"], items))
         state, where = generated(task)
         put(dnd, scorer.adapter(task, state, gen.lora, items))
         donor = picked[(i + 1) % len(picked)]
@@ -251,6 +284,26 @@ def run_recovery(s: RecoverySettings, command: str = "") -> dict:
         results["scored_pieces"] = scorer.computed
         write_diagnostic(d, "recovery", results, write_markdown(results), identity)
     return results
+
+
+def _ceiling_zoo(path: str, zoo_manifest: dict) -> dict:
+    """The ceiling zoo's manifest, LoRA shape and description; refused if its base model is
+    not the zoo's or its LoRAs were trained on every layer."""
+    from dnd.lora.settings import LoraSettings
+    from dnd.zoo import manifest as zm
+
+    d = Path(path)
+    if not (d / zm.MANIFEST).exists():
+        raise DndError(f"--ceiling-zoo {path}: not a zoo (no {zm.MANIFEST})")
+    m = zm.load_manifest(d)
+    if m["base_model"].get("weights_sha256") != zoo_manifest["base_model"].get("weights_sha256"):
+        raise DndError(f"--ceiling-zoo {path}: built for base model {m['base_model']['name']}, not the zoo's")
+    layers = {e.get("top_layers", 0) for e in m["tasks"].values()}
+    if not m["tasks"] or 0 in layers or len(layers) > 1:
+        raise DndError(f"--ceiling-zoo {path}: its task LoRAs must all be trained on the same top layers "
+                       "(`dnd zoo --top-layers N`)")
+    return {"dir": d, "manifest": m, "lora": LoraSettings.from_json(m["lora"]),
+            "about": {"path": portable_path(d), "tasks": len(m["tasks"]), "top_layers": layers.pop()}}
 
 
 def write_markdown(r: dict) -> str:
@@ -272,15 +325,22 @@ def write_markdown(r: dict) -> str:
             val = "–" if s[key] is None else f"{100 * s[key]:.0f}%"
             lines.append(f"- recovery, {what}: {val}" + (f" (tasks resampled: {100 * ci[0]:.0f}% to {100 * ci[1]:.0f}%)"
                                                           if ci else ""))
+    if "ceiling" in s:
+        c, top = s["ceiling"], r["ceiling_zoo"]["top_layers"]
+        ci, dci = c["recovery_ci95"], c["dnd_recovery_ci95"]
+        lines.append(f"- ceiling: on the {c['n_tasks']} tasks of `{r['ceiling_zoo']['path']}`, own LoRAs trained on the "
+                     f"top {top} layers only recover {_pct(c['recovery'])}" + (f" ({_pct(ci[0])} to {_pct(ci[1])})" if ci else "")
+                     + f" of the full own LoRAs' gain; DnD on the same tasks {_pct(c['dnd_recovery'])}"
+                     + (f" ({_pct(dci[0])} to {_pct(dci[1])})" if dci else ""))
     lines += [f"- target: {t}: {'met' if ok else '**missed**'}" for t, ok in s["targets"].items()]
     lines += ["", "| method | mean accuracy % |", "|---|---|"]
     lines += [f"| {_header(m)} | {100 * v:.1f} |" for m, v in s["mean"].items()]
-    lines += _paired_lines(s["paired"])
-    methods = list(s["mean"])
+    lines += _paired_lines({**s["paired"], **s.get("ceiling", {}).get("paired", {})})
+    methods = list(s["mean"]) + (["ceiling"] if "ceiling" in s else [])
     lines += ["", "## Per task", "", "| task | n | " + " | ".join(_header(m) for m in methods)
               + " | recovery | prompts |", "|---|---|" + "---|" * (len(methods) + 2)]
     for task, row in r["tasks"].items():
         rec = "–" if row["recovery"] is None else f"{100 * row['recovery']:.0f}%"
-        lines.append(f"| {task} | {row['n_items']} | " + " | ".join(f"{100 * row['accuracy'][m]:.1f}" for m in methods)
+        lines.append(f"| {task} | {row['n_items']} | " + " | ".join(_pct(row["accuracy"].get(m), 1) for m in methods)
                      + f" | {rec} | {row['prompts']} |")
     return "\n".join(lines) + "\n"

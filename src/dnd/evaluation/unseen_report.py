@@ -22,7 +22,7 @@ HEADERS = {  # method -> column header; dnd:NAME columns are added per generator
     "nearest_lora": "nearest LoRA", "multitask_lora": "multi-task LoRA",
     "multitask_lora+calibrated": "multi-task LoRA + calibrated", "icl_1": "ICL 1-shot",
     "icl_k": "ICL k-shot", "full_shot": "full-shot LoRA", "shuffled": "control: shuffled",
-    "random_text": "control: random text",
+    "random_text": "control: random text", "ceiling": "own LoRA, top layers only",
 }
 BOOTSTRAP = 2000
 

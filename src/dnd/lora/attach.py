@@ -4,6 +4,7 @@
     state = lora_state_dict(peft_model)                       # the adapter's weights alone
     prepare_precision(peft_model, "bf16")                     # frozen base in bf16, LoRA in fp32
     resolve_precision("auto", "cpu")                          # bf16 where the CPU computes it natively, else fp32
+    freeze_below(peft_model, 2)                               # train only the top 2 layers' LoRA
 
 The state dict uses PEFT's saved names (`...q_proj.lora_A.weight`), as in an adapter
 directory's adapter_model.safetensors, so it can be written, averaged, generated or
@@ -13,6 +14,7 @@ swapped into another wrapped model (dnd.lora.swap) as it is.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 
 import torch
@@ -54,6 +56,30 @@ def attach_lora(model, lora: LoraSettings, seed: int = 0):
 
     torch.manual_seed(seed)
     return get_peft_model(model, lora.to_peft())
+
+
+def layer_of(key: str) -> int:
+    """The decoder layer index in a PEFT name (…layers.12.self_attn…)."""
+    found = re.search(r"\.(\d+)\.", key)
+    if found is None:
+        raise ValueError(f"{key}: no layer index")
+    return int(found.group(1))
+
+
+@torch.no_grad()
+def freeze_below(peft_model, top_layers: int) -> None:
+    """Keep only the top `top_layers` decoder layers' LoRA trainable: every lora_B below is
+    zeroed and every LoRA weight below frozen, so the adapter stays the full shape (it fits a
+    zoo of full adapters) but changes the model only in the top layers. 0 leaves all layers."""
+    if top_layers <= 0:
+        return
+    names = [n for n, _ in peft_model.named_parameters() if "lora_" in n]
+    first = max(layer_of(n) for n in names) + 1 - top_layers
+    for name, param in peft_model.named_parameters():
+        if "lora_" in name and layer_of(name) < first:
+            param.requires_grad_(False)
+            if "lora_B" in name:
+                param.zero_()
 
 
 def lora_state_dict(peft_model) -> dict[str, torch.Tensor]:

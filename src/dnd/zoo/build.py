@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.assets import DEFAULT_BASE_MODEL, base_model_identity, load_base_model
 from dnd.fileio import atomic_dir, sha256_file, write_json
-from dnd.lora.attach import attach_lora, lora_state_dict
+from dnd.lora.attach import attach_lora, freeze_below, lora_state_dict
 from dnd.lora.settings import LoraSettings
 from dnd.lora.train import TrainSettings, train_lora
 from dnd.tasks.registry import check_trainable, load_pools
@@ -49,6 +49,9 @@ class ZooSettings:
     train: TrainSettings = TrainSettings()
     keep: int = 10  # consecutive checkpoints kept at the end of each run
     base_model: str = DEFAULT_BASE_MODEL
+    # > 0: train only the top N decoder layers' LoRA (lower lora_B zero and frozen), the part
+    # a `--top-layers N` generator writes; the adapters keep the full shape
+    top_layers: int = 0
 
 
 def _save_adapter(peft_model, final: Path) -> str:
@@ -66,6 +69,7 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path, score: Scorer | 
     shutil.rmtree(task_dir, ignore_errors=True)  # leftovers of an interrupted run
     model, tokenizer = load_base_model(settings.base_model, device=settings.train.device)
     peft_model = attach_lora(model, settings.lora, seed=INIT_SEED)
+    freeze_below(peft_model, settings.top_layers)
     first_kept = settings.train.steps - settings.keep + 1
     # Sparse early checkpoints (every tenth of the run) measure how fast fine-tuning reaches
     # a given accuracy (the cost comparison); they are not generator training data.
@@ -98,6 +102,7 @@ def train_task(settings: ZooSettings, task: str, zoo_dir: Path, score: Scorer | 
     return {
         "train_pool": len(train_items),
         "train": asdict(settings.train),
+        **({"top_layers": settings.top_layers} if settings.top_layers else {}),
         "wall_time_s": round(result.wall_time_s, 2),
         "tokens": result.tokens,
         "seconds_per_step": round(result.wall_time_s / settings.train.steps, 3),

@@ -21,7 +21,7 @@ from pathlib import Path
 from dnd.artifacts import ADAPTER_WEIGHTS
 from dnd.assets import base_model_identity, load_base_model
 from dnd.fileio import atomic_dir, sha256_file, write_json
-from dnd.lora.attach import attach_lora
+from dnd.lora.attach import attach_lora, freeze_below
 from dnd.lora.train import train_lora
 from dnd.tasks.items import Item
 from dnd.tasks.registry import check_trainable, load_pools
@@ -79,12 +79,14 @@ def build_multitask(settings: MultitaskSettings) -> dict:
     shutil.rmtree(zoo_dir / rel, ignore_errors=True)  # leftovers of an interrupted run
     model, tokenizer = load_base_model(zoo.base_model, device=train.device)
     peft_model = attach_lora(model, zoo.lora, seed=INIT_SEED)
+    freeze_below(peft_model, zoo.top_layers)
     result = train_lora(peft_model, tokenizer, stream, train, progress=f"multitask {settings.name}")
     atomic_dir(zoo_dir / rel / "adapter", lambda tmp: peft_model.save_pretrained(tmp))
     (zoo_dir / rel / "adapter" / "README.md").unlink(missing_ok=True)
     write_json(zoo_dir / rel / mf.LOSSES, result.losses)
     entry = {
         "tasks": list(zoo.tasks), "train": asdict(train), "steps_factor": settings.steps_factor,
+        **({"top_layers": zoo.top_layers} if zoo.top_layers else {}),
         "items_per_task": {t: len(p) for t, p in pools.items()},
         "wall_time_s": round(result.wall_time_s, 2), "final_loss": result.losses[-1],
         "losses": str(rel / mf.LOSSES), "path": str(rel / "adapter"),

@@ -25,27 +25,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 import torch
 
 from dnd.assets import cache_dir
 from dnd.errors import DndError
 from dnd.fileio import memo_tensor
-from dnd.lora.attach import attach_lora, prepare_precision
+from dnd.lora.attach import attach_lora, layer_of, prepare_precision
 from dnd.lora.settings import LoraSettings
 from dnd.generator.objectives.row_lora import row_lora
 from dnd.lora.train import answer_only_loss, answer_token_losses, collate, encode_example
 
 CHECK_TOLERANCE = 2e-2  # |full - cached| loss at the first encode (bf16 rounding is ~1e-3)
-
-
-def layer_of(key: str) -> int:
-    """The layer index in a PEFT key (…layers.12.self_attn…)."""
-    found = re.search(r"\.(\d+)\.", key)
-    if found is None:
-        raise ValueError(f"{key}: no layer index")
-    return int(found.group(1))
 
 
 class _Stop(Exception):
