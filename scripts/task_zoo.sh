@@ -7,7 +7,7 @@
 #   bash scripts/task_zoo.sh ZOO_DIR TASK,TASK,...     (rerun to resume: finished tasks are kept)
 #
 # JOBS processes of OMP_NUM_THREADS threads each (default 2 x 1 on 2 cores) share the tasks.
-# ZOO_FLAGS adds `dnd zoo` flags, e.g. ZOO_FLAGS="--top-layers 2" (the top-layer ceiling zoo).
+# ZOO_FLAGS adds `dnd zoo` flags (the last of a repeated flag wins), e.g. ZOO_FLAGS="--top-layers 2 --lr 2e-3".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ZOO=$1

@@ -3,6 +3,7 @@
     dnd diagnose diversity --generator GEN_DIR [--suite wide_val] [--tasks a,b,...] [--out DIR] [--name NAME]
     dnd diagnose recovery  --generator GEN_DIR --zoo ZOO_DIR [--tasks 20] [--limit 100] [--precision bf16] ...
     dnd diagnose summary   --generator GEN_DIR [--out DIR] [--name NAME]      # DIR/NAME.md from DIR/NAME/
+    dnd diagnose compare   NAME_A NAME_B [--out DIR]                         # A - B on the recovery rung, paired
 
 Reports go to OUT/NAME/ (NAME: the generator directory's name unless given), which says
 which generator it describes (manifest.json); scripts/generator_ladder.sh runs every rung.
@@ -72,6 +73,15 @@ def register(sub) -> None:
     _common(s)
     s.set_defaults(func=run_summary)
 
+    c = rungs.add_parser("compare", help="two candidates' recovery rungs, paired on the same items",
+                         description="Candidate A minus candidate B on the seen-task recovery rung: the paired "
+                         "difference of their generated adapters (and shuffled controls) over the tasks both were "
+                         "scored on, with a two-level bootstrap interval, and each one's recovery on those tasks.")
+    c.add_argument("names", nargs=2, metavar="NAME", help="two candidates under --out")
+    c.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="diagnostics root (default %(default)s)")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.set_defaults(func=run_compare)
+
 
 def _name(args) -> str:
     return args.name or Path(args.generator).resolve().name
@@ -132,4 +142,14 @@ def run_summary(args) -> int:
     update_manifest(d, identity)  # the benchmark reports written beside the diagnostics
     write_text(Path(args.out) / f"{name}.md", summarize(d, Path(args.generator), name))
     print(f"wrote {Path(args.out) / name}.md")
+    return 0
+
+
+def run_compare(args) -> int:
+    import json
+
+    from dnd.evaluation.compare import compare_recovery, format_comparison
+
+    result = compare_recovery(args.out, *args.names)
+    print(json.dumps(result, indent=2) if args.json else format_comparison(result))
     return 0
