@@ -43,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("--alpha", type=positive_int, default=16, help="lora_alpha")
     p.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
     p.add_argument("--lr", type=positive_float, default=1e-4, help="AdamW learning rate (cosine decay)")
-    p.add_argument("--top-layers", type=int, default=0, metavar="N",
+    p.add_argument("--top-layers", type=nonneg_int, default=0, metavar="N",
                    help="train only the top N decoder layers' LoRA (the rest stay zero: the part a "
                         "`dnd train --top-layers N` generator writes); 0: every layer")
     p.add_argument("--steps", type=positive_int, default=None, help="optimizer steps per task (default: 150 CPU, 300 CUDA)")
@@ -71,8 +71,6 @@ def run(args) -> int:
     for flag in ("rank", "alpha", "batch_size", "max_length"):
         if getattr(args, flag) < 1:
             raise DndError(f"--{flag.replace('_', '-')} must be positive")
-    if args.top_layers < 0:
-        raise DndError("--top-layers must be 0 (every layer) or positive")
     from dnd.artifacts import check_output
     from dnd.lora.settings import LoraSettings
     from dnd.lora.train import TrainSettings
