@@ -27,9 +27,10 @@ def _recovery(out: Path, name: str) -> dict:
 
 def _recovery_on(r: dict, tasks: list[str]) -> float | None:
     """mean(DnD - base) / mean(own - base) over `tasks` (None: the own LoRAs gain nothing)."""
+    from dnd.evaluation.recovery import _ratio
+
     rows = [r["tasks"][t]["accuracy"] for t in tasks]
-    own = sum(a["full_shot"] - a["base"] for a in rows)
-    return sum(a[r["method"]] - a["base"] for a in rows) / own if own > 1e-12 else None
+    return _ratio([a[r["method"]] - a["base"] for a in rows], [a["full_shot"] - a["base"] for a in rows])
 
 
 def compare_recovery(out: str | Path, a: str, b: str) -> dict:

@@ -322,9 +322,8 @@ def write_markdown(r: dict) -> str:
                       ("shuffled_recovery", "control: shuffled")):
         if key in s:
             ci = s.get(f"{key}_ci95")
-            val = "–" if s[key] is None else f"{100 * s[key]:.0f}%"
-            lines.append(f"- recovery, {what}: {val}" + (f" (tasks resampled: {100 * ci[0]:.0f}% to {100 * ci[1]:.0f}%)"
-                                                          if ci else ""))
+            lines.append(f"- recovery, {what}: {_pct(s[key])}" + (f" (tasks resampled: {_pct(ci[0])} to {_pct(ci[1])})"
+                                                                   if ci else ""))
     if "ceiling" in s:
         c, top = s["ceiling"], r["ceiling_zoo"]["top_layers"]
         ci, dci = c["recovery_ci95"], c["dnd_recovery_ci95"]
